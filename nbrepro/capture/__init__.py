@@ -1,0 +1,68 @@
+"""Collectors: one module per kind of provenance, each returning one dict shape.
+
+Every collector runs through ``Guard.run``: an exception becomes
+``{"unavailable": "<reason>"}`` in the record and one warning for that kind, never a
+traceback in the user's cell.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+Part = dict[str, Any]
+
+
+def unavailable(reason: str) -> Part:
+    return {"unavailable": reason or "unknown reason"}
+
+
+class Guard:
+    """Runs collectors, turning failures into ``unavailable`` parts and one warning per kind."""
+
+    def __init__(self) -> None:
+        self._warned: set[str] = set()
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self.faults: dict[str, str] = {}
+
+    def warn(self, kind: str, message: str) -> None:
+        with self._lock:
+            self.faults[kind] = message
+            if kind not in self._warned:
+                self._warned.add(kind)
+                self._pending.append(f"nbrepro: warning: {kind}: {message}")
+
+    def clear(self, kind: str) -> None:
+        with self._lock:
+            self.faults.pop(kind, None)
+
+    def take_warnings(self) -> list[str]:
+        """Warnings not yet shown; the main thread prints them, never a worker."""
+        with self._lock:
+            out, self._pending = self._pending, []
+        return out
+
+    def has_warnings(self) -> bool:
+        return bool(self._pending)
+
+    def run(self, kind: str, fn: Callable[..., Part], *args: Any) -> Part:
+        try:
+            part = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - a collector must never break a cell
+            reason = describe(exc)
+            self.warn(kind, f"unavailable ({reason})")
+            return unavailable(reason)
+        if isinstance(part, dict) and "unavailable" in part:
+            self.warn(kind, f"unavailable ({part['unavailable']})")
+        else:
+            self.clear(kind)
+        return part
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    name = type(exc).__name__
+    return f"{name}: {first}" if first else name

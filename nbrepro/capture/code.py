@@ -1,0 +1,110 @@
+"""Code state of a cell: which notebook it belongs to, and where in that notebook it sits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..hashing import hash_text
+from ..project import relative_path
+from ..redact import redact
+
+# The order in which frontends reveal the notebook path (DESIGN.md section 4).
+_NAMESPACE_HINTS = ("__session__", "__vsc_ipynb_file__")
+
+
+def notebook_hint(
+    explicit: str | None, namespace: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """The notebook path as the frontend gave it, and which source gave it.
+
+    A path set with ``%nbrepro notebook`` wins: the user set it on purpose.
+    """
+    if explicit:
+        return explicit, "%nbrepro notebook"
+    value = environ.get("JPY_SESSION_NAME")
+    if value:
+        return value, "JPY_SESSION_NAME"
+    for name in _NAMESPACE_HINTS:
+        value = namespace.get(name)
+        if isinstance(value, str) and value:
+            return value, name
+    return None, None
+
+
+def resolve_notebook(hint: str, root: Path, cwd: Path) -> Path:
+    """An absolute path for a hint, which may be absolute, relative to the kernel's working
+    directory, or (for Jupyter servers) relative to the server root, an unknown folder."""
+    p = Path(hint).expanduser()
+    if p.is_absolute():
+        return p
+    for base in (cwd, root):
+        if (base / p).exists():
+            return base / p
+    if (cwd / p.name).exists():
+        return cwd / p.name
+    return cwd / p
+
+
+class NotebookIndex:
+    """Finds a cell's position in the saved notebook, re-reading it only when it changes."""
+
+    def __init__(self) -> None:
+        self._key: tuple[str, int, int] | None = None
+        self._by_id: dict[str, int] = {}
+        self._by_hash: dict[str, list[int]] = {}
+
+    def locate(self, path: Path, cell_id: str | None, source_hash: str) -> int | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key != self._key:
+            self._load(path)
+            self._key = key
+        if cell_id and cell_id in self._by_id:
+            return self._by_id[cell_id]
+        matches = self._by_hash.get(source_hash)
+        return matches[0] if matches else None
+
+    def _load(self, path: Path) -> None:
+        self._by_id, self._by_hash = {}, {}
+        try:
+            with open(path, encoding="utf-8") as fh:
+                cells = json.load(fh).get("cells", [])
+        except (OSError, ValueError, AttributeError):
+            return
+        for index, cell in enumerate(cells):
+            if not isinstance(cell, dict):
+                continue
+            if isinstance(cell.get("id"), str):
+                self._by_id[cell["id"]] = index
+            source = cell.get("source", "")
+            if isinstance(source, list):
+                source = "".join(source)
+            if isinstance(source, str):
+                self._by_hash.setdefault(hash_text(source), []).append(index)
+
+
+def notebook_part(hint: tuple[str | None, str | None], root: Path, cwd: Path) -> tuple[dict[str, Any], Path | None]:
+    """The record's ``notebook`` part, and the absolute path for locating cells in it."""
+    path, found_by = hint
+    if not path:
+        return {"path": None, "found_by": None}, None
+    absolute = resolve_notebook(path, root, cwd)
+    return {"path": relative_path(absolute, root), "found_by": found_by}, absolute
+
+
+def cell_part(source: str, cell_id: str | None, execution_count: int | None, index: int | None) -> dict[str, Any]:
+    return {
+        "id": cell_id,
+        "index": index,
+        "execution_count": execution_count,
+        "source": redact(source),
+        # Over the source as run, so verify can match cells; a hash reveals no secret.
+        "source_hash": hash_text(source),
+    }
+

@@ -1,0 +1,56 @@
+"""The ``nbrepro`` command: a click group, one thin module per subcommand.
+
+Every error leaves as one line on stderr, ``nbrepro: error: …``, with the exit code its
+exception class carries (2 for bad input).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import NbreproError
+from .demo import demo
+from .log import log
+from .show import show
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nbrepro")
+def cli() -> None:
+    """Reproducible Jupyter: record every cell run, export, verify."""
+
+
+cli.add_command(log)
+cli.add_command(show)
+cli.add_command(demo)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = cli.main(args=argv, prog_name="nbrepro", standalone_mode=False)
+    except NbreproError as exc:
+        _fail(str(exc), exc.exit_code)
+    except click.ClickException as exc:
+        if type(exc).__name__.startswith("NoArgsIsHelp"):  # plain `nbrepro`: the help
+            click.echo(exc.format_message())
+            sys.exit(0)
+        _fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, not a traceback
+        if os.environ.get("NBREPRO_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set NBREPRO_DEBUG=1 for a traceback)", 3)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    click.echo(f"nbrepro: error: {first}", err=True)
+    sys.exit(code)

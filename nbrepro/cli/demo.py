@@ -1,0 +1,6 @@
+"""placeholder"""
+import click
+
+@click.command()
+def demo() -> None:
+    """Run the bundled example."""

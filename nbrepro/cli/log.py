@@ -1,0 +1,77 @@
+"""``nbrepro log``: the recorded runs, oldest first, and a check of their hash chain."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ..errors import NotebookError
+from ..record import is_unavailable
+from ._common import console, open_project_store
+
+
+@click.command()
+@click.argument("notebook", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of records, oldest first.")
+@click.option("--check", is_flag=True, help="Verify the hash chain; exit 1 if it is broken.")
+def log(notebook: str | None, as_json: bool, check: bool) -> None:
+    """List recorded cell runs, of one NOTEBOOK or of the whole project."""
+    store, _root, rel = open_project_store(notebook)
+    try:
+        if check:
+            problems = store.check()
+            count = len(store.records())
+            if problems:
+                for line in problems:
+                    click.echo(f"broken: {line}")
+                click.echo(f"nbrepro: the hash chain of {store.location} is broken ({len(problems)} problem(s))", err=True)
+                sys.exit(1)
+            click.echo(f"ok: {count} record(s), hash chain intact")
+            return
+        records = store.records(rel)
+    finally:
+        store.close()
+    if notebook is not None and not records and not Path(notebook).exists():
+        raise NotebookError(f"{notebook}: no such notebook, and no runs recorded for it")
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    _table(records)
+
+
+def _table(records: list[dict]) -> None:
+    out = console()
+    if not records:
+        out.print("no runs recorded yet")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("seq", "run", "started", "notebook", "cell", "status", "time", "git", "source"):
+        table.add_column(name, no_wrap=name != "source", overflow="ellipsis")
+    for r in records:
+        cell = r.get("cell") or {}
+        index = cell.get("index")
+        where = f"[{cell.get('execution_count')}]" + (f" #{index}" if index is not None else "")
+        first = (cell.get("source") or "").strip().splitlines()
+        table.add_row(
+            str(r.get("seq")),
+            r["run_id"][:8],
+            r.get("started_at", "")[:19].replace("T", " "),
+            (r.get("notebook") or {}).get("path") or "-",
+            where,
+            r.get("status", ""),
+            f"{r.get('duration_s', 0):.3f}s",
+            _git(r.get("git")),
+            (first[0][:60] if first else ""),
+        )
+    out.print(table)
+
+
+def _git(part: object) -> str:
+    if not isinstance(part, dict) or is_unavailable(part):
+        return "-"
+    commit = (part.get("commit") or "none")[:8]
+    return commit + ("*" if part.get("dirty") else "")

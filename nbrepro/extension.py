@@ -1,0 +1,90 @@
+"""IPython glue: registers the recorder's callbacks and magics, and removes them all again."""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from typing import Any
+
+from .capture import describe
+from .magics import NbreproMagics
+from .project import find_root, store_dir
+from .recorder import Recorder
+
+# One extension per shell. Kept here rather than in the package's __init__, which
+# %reload_ext re-executes.
+_ACTIVE: dict[int, Extension] = {}
+
+
+class Extension:
+    def __init__(self, shell: Any) -> None:
+        root = find_root()
+        self.shell = shell
+        self.recorder = Recorder(root, store_dir(root), namespace=shell.user_ns)
+        self.magics = NbreproMagics(shell, self.recorder)
+
+    def register(self) -> None:
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        self.shell.register_magics(self.magics)
+        atexit.register(self.recorder.close)
+        self.recorder.start()
+        # The cell running %load_ext gets its post_run_cell but never saw pre_run_cell.
+        self.recorder.pre_cell()
+
+    def unregister(self) -> None:
+        for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            try:
+                self.shell.events.unregister(event, callback)
+            except ValueError:
+                pass
+        manager = self.shell.magics_manager
+        manager.magics["line"].pop("nbrepro", None)
+        manager.registry.pop(type(self.magics).__name__, None)
+        atexit.unregister(self.recorder.close)
+        self.recorder.close()
+        self._show_warnings()
+
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            self.recorder.pre_cell()
+        except Exception as exc:  # noqa: BLE001 - never break the user's cell
+            self.recorder.guard.warn("recorder", describe(exc))
+
+    def post_run_cell(self, result: Any) -> None:
+        try:
+            info = result.info
+            self.recorder.post_cell(
+                info.raw_cell,
+                getattr(info, "cell_id", None),
+                result.execution_count,
+                result.error_in_exec or result.error_before_exec,
+            )
+        except Exception as exc:  # noqa: BLE001 - never break the user's cell
+            self.recorder.guard.warn("recorder", describe(exc))
+        if self.recorder.guard.has_warnings():
+            self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        for line in self.recorder.guard.take_warnings():
+            print(line, file=sys.stderr)
+
+
+def load(shell: Any) -> Extension:
+    previous = _ACTIVE.pop(id(shell), None)
+    if previous is not None:  # loaded twice without an unload: keep exactly one
+        previous.unregister()
+    ext = Extension(shell)
+    ext.register()
+    _ACTIVE[id(shell)] = ext
+    return ext
+
+
+def unload(shell: Any) -> None:
+    ext = _ACTIVE.pop(id(shell), None)
+    if ext is not None:
+        ext.unregister()
+
+
+def active(shell: Any) -> Extension | None:
+    return _ACTIVE.get(id(shell))

@@ -1,0 +1,301 @@
+"""Cell runs in, records out: the pure logic behind the extension (no IPython import).
+
+The per-cell hot path (``pre_cell``/``post_cell``) only reads clocks and counters and queues
+a ``CellEnd``; a worker thread turns queued cells into records (git, environment, hardware)
+and writes them in one transaction per batch. Git and environment state are read by the
+worker after the cell has ended, never from a cache that could be stale: a batch of cells
+that ended while the worker was busy shares one ``git status``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import resource
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .capture import Guard, describe
+from .capture.code import NotebookIndex, cell_part, notebook_hint, notebook_part
+from .capture.env import EnvCollector
+from .capture.git import DEFAULT_SNAPSHOT_MAX_BYTES, GitCollector
+from .capture.hardware import HardwareCollector
+from .errors import StoreError
+from .hashing import hash_json
+from .record import CellRun
+from .redact import redact
+from .store import MemoryStore, Store, StoreLocked, open_store
+from .store.base import Blobs
+
+_RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB elsewhere
+_MAX_UNSAVED = 10_000
+
+
+@dataclass(frozen=True)
+class CellEnd:
+    """What the hot path hands the worker about one finished cell."""
+
+    source: str
+    cell_id: str | None
+    execution_count: int | None
+    started: float
+    duration_s: float
+    cpu_s: float
+    rss_peak_bytes: int
+    error: tuple[str, str] | None
+    modules: list[str] | None  # None: unchanged since the previous cell
+    notebook: tuple[str | None, str | None]
+    cwd: str
+
+
+class Recorder:
+    def __init__(
+        self,
+        root: Path,
+        store_dir: Path,
+        *,
+        namespace: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] = os.environ,
+        store: Store | None = None,
+        snapshot_max_bytes: int | None = None,
+    ) -> None:
+        self.root = root
+        self.store_dir = store_dir
+        self.session_id = uuid.uuid4().hex
+        self.guard = Guard()
+        self.paused = False
+        self.notebook_override: str | None = None
+        self.records_written = 0
+        self.last_record: dict[str, Any] | None = None
+        self._namespace: Mapping[str, Any] = namespace if namespace is not None else {}
+        self._environ = environ
+        self._store = store
+        if snapshot_max_bytes is None:
+            snapshot_max_bytes = int(environ.get("NBREPRO_SNAPSHOT_MAX_BYTES", DEFAULT_SNAPSHOT_MAX_BYTES))
+        self._git = GitCollector(root, self.session_id, snapshot_max_bytes)
+        self._env = EnvCollector(root, self._stage_blob)
+        self._hardware = HardwareCollector(self._stage_blob)
+        self._index = NotebookIndex()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start: tuple[float, float, float, float] | None = None
+        self._nmodules = -1
+        self._worker_cpu = 0.0
+        self._unsaved: list[dict[str, Any]] = []
+        self._blobs: Blobs = {}
+        self._blobs_written: set[str] = set()
+        self._closed = False
+        self._clear_refs: int | None = _open_clear_refs()
+
+    # -- hot path (main thread) ----------------------------------------------------------
+    def pre_cell(self) -> None:
+        if self.paused:
+            return
+        if self._clear_refs is not None:
+            try:  # resets the kernel's peak-RSS counter, so the peak is this cell's own
+                os.write(self._clear_refs, b"5")
+            except OSError:
+                self._clear_refs = None
+        self._start = (time.time(), time.perf_counter(), time.process_time(), self._worker_cpu)
+
+    def post_cell(
+        self, source: str, cell_id: str | None, execution_count: int | None, error: BaseException | None
+    ) -> None:
+        if self.paused or self._closed:
+            return
+        end, cpu_end, worker_end = time.perf_counter(), time.process_time(), self._worker_cpu
+        start = self._start or (time.time(), end, cpu_end, worker_end)
+        self._start = None
+        n = len(sys.modules)
+        modules = list(sys.modules) if n != self._nmodules else None
+        self._nmodules = n
+        self._queue.put(
+            CellEnd(
+                source=source,
+                cell_id=cell_id,
+                execution_count=execution_count,
+                started=start[0],
+                duration_s=end - start[1],
+                # The worker's own CPU time is the recorder's, not the cell's.
+                cpu_s=max(0.0, (cpu_end - start[2]) - (worker_end - start[3])),
+                rss_peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RSS_UNIT,
+                error=_describe_error(error) if error is not None else None,
+                modules=modules,
+                notebook=notebook_hint(self.notebook_override, self._namespace, self._environ),
+                cwd=os.getcwd(),
+            )
+        )
+        if self._thread is None:
+            self.start()
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="nbrepro-recorder", daemon=True)
+            self._thread.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every cell queued so far is recorded (or could not be); True if done."""
+        if self._thread is None or not self._thread.is_alive():
+            return self._queue.empty()
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+        if self._clear_refs is not None:
+            os.close(self._clear_refs)
+            self._clear_refs = None
+
+    @property
+    def store(self) -> Store | None:
+        return self._store
+
+    def unsaved(self) -> int:
+        return len(self._unsaved)
+
+    # -- worker --------------------------------------------------------------------------
+    def _work(self) -> None:
+        # Warm up before the first cell ends: open the store, start git, scan the installed
+        # set, so the first records are not held back by a cold start.
+        t0 = time.thread_time()
+        try:
+            self._process([])
+            self.guard.run("git", self._git.capture)
+            self.guard.run("env", self._env.capture, None)
+            self.guard.run("hardware", self._hardware.capture)
+        except Exception as exc:  # noqa: BLE001
+            self.guard.warn("recorder", describe(exc))
+        self._worker_cpu += time.thread_time() - t0
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            t0 = time.thread_time()
+            cells = [item for item in batch if isinstance(item, CellEnd)]
+            try:
+                self._process(cells)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any fault
+                self.guard.warn("recorder", describe(exc))
+            stop = any(item is _STOP for item in batch)
+            if stop:
+                self._shutdown()
+            self._worker_cpu += time.thread_time() - t0
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if stop:
+                return
+
+    def _process(self, cells: list[CellEnd]) -> None:
+        if self._store is None:
+            self._store = self._open_store()
+        if not cells:
+            self._save()
+            return
+        git = self.guard.run("git", self._git.capture)
+        hardware = self.guard.run("hardware", self._hardware.capture)
+        for cell in cells:
+            env = self.guard.run("env", self._env.capture, cell.modules)
+            self._unsaved.append(self._build(cell, git, env, hardware))
+        del self._unsaved[:-_MAX_UNSAVED]
+        self._save()
+
+    def _build(self, cell: CellEnd, git: dict[str, Any], env: dict[str, Any], hardware: dict[str, Any]) -> dict[str, Any]:
+        notebook, notebook_file = notebook_part(cell.notebook, self.root, Path(cell.cwd))
+        part = cell_part(cell.source, cell.cell_id, cell.execution_count, None)
+        if notebook_file is not None:
+            part["index"] = self._index.locate(notebook_file, cell.cell_id, part["source_hash"])
+        run = CellRun(
+            run_id=uuid.uuid4().hex,
+            session_id=self.session_id,
+            notebook=notebook,
+            cell=part,
+            started_at=_iso(cell.started),
+            duration_s=round(cell.duration_s, 6),
+            cpu_s=round(cell.cpu_s, 6),
+            rss_peak_bytes=cell.rss_peak_bytes,
+            status="error" if cell.error else "ok",
+            error={"ename": cell.error[0], "evalue": redact(cell.error[1])} if cell.error else None,
+            git=git,
+            env=env,
+            hardware=hardware,
+        )
+        return run.to_dict()
+
+    def _stage_blob(self, kind: str, content: dict[str, Any]) -> str:
+        blob_id = hash_json(content)
+        if blob_id not in self._blobs_written:
+            self._blobs[blob_id] = (kind, content)
+        return blob_id
+
+    def _open_store(self) -> Store:
+        try:
+            return open_store(self.store_dir, self.guard.warn)
+        except (StoreError, OSError) as exc:
+            self.guard.warn("store", f"{exc}; records are kept in memory for this session only")
+            return MemoryStore()
+
+    def _save(self) -> None:
+        if not self._unsaved and not self._blobs:
+            return
+        assert self._store is not None
+        try:
+            self._store.append(self._unsaved, self._blobs)
+        except StoreLocked as exc:
+            self.guard.warn("store", f"{exc}; {len(self._unsaved)} record(s) wait in memory and are retried")
+            return
+        except StoreError as exc:
+            self.guard.warn("store", f"{exc}; records are kept in memory for this session only")
+            self._store = MemoryStore()
+            self._store.append(self._unsaved, self._blobs)
+        self._blobs_written.update(self._blobs)
+        self._blobs = {}
+        if self._unsaved:
+            self.records_written += len(self._unsaved)
+            self.last_record = self._unsaved[-1]
+            self._unsaved = []
+        self.guard.clear("store")
+
+    def _shutdown(self) -> None:
+        self._git.close()
+        if self._store is not None:
+            self._store.close()
+
+
+_STOP = object()
+
+
+def _open_clear_refs() -> int | None:
+    try:
+        return os.open("/proc/self/clear_refs", os.O_WRONLY | os.O_CLOEXEC)
+    except (OSError, AttributeError):
+        return None
+
+
+def _describe_error(error: BaseException) -> tuple[str, str]:
+    try:
+        value = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break the recorder
+        value = "<unprintable>"
+    return type(error).__name__, value[:2000]
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

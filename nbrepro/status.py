@@ -1,0 +1,86 @@
+"""What ``%nbrepro status`` shows: rows of facts, as an HTML table or as plain text."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .record import is_unavailable
+from .recorder import Recorder
+
+
+class StatusReport:
+    def __init__(self, rows: list[tuple[str, str]]) -> None:
+        self.rows = rows
+
+    @classmethod
+    def of(cls, recorder: Recorder) -> StatusReport:
+        last = recorder.last_record or {}
+        rows = [
+            ("recording", "paused" if recorder.paused else "on"),
+            ("session", recorder.session_id),
+            ("store", recorder.store.location if recorder.store else str(recorder.store_dir)),
+            ("records this session", str(recorder.records_written)),
+        ]
+        if recorder.unsaved():
+            rows.append(("waiting to be written", str(recorder.unsaved())))
+        notebook = (last.get("notebook") or {}).get("path")
+        if recorder.notebook_override:
+            notebook = recorder.notebook_override
+        rows.append(("notebook", notebook or "unknown (set it with %nbrepro notebook PATH)"))
+        if last:
+            rows += [
+                ("last cell", f"[{last['cell'].get('execution_count')}] {last['status']}, {last['duration_s']:.3f} s"),
+                ("git", _git(last.get("git"))),
+                ("environment", _env(last.get("env"))),
+                ("hardware", _hardware(last.get("hardware"))),
+            ]
+        for kind, message in sorted(recorder.guard.faults.items()):
+            rows.append((f"problem: {kind}", message))
+        return cls(rows)
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k, _ in self.rows)
+        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self.rows)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self.rows
+        )
+        return f"<table class='nbrepro-status'><caption>nbrepro</caption>{body}</table>"
+
+
+def _git(part: Any) -> str:
+    if not isinstance(part, dict):
+        return "not captured"
+    if is_unavailable(part):
+        return f"unavailable: {part['unavailable']}"
+    commit = (part.get("commit") or "no commit")[:12]
+    snapshot = part.get("snapshot")
+    snap = snapshot[:12] if isinstance(snapshot, str) else "unavailable"
+    dirty = "dirty" if part.get("dirty") else "clean"
+    return f"{part.get('branch') or 'detached'} @ {commit} ({dirty}), snapshot {snap}"
+
+
+def _env(part: Any) -> str:
+    if not isinstance(part, dict):
+        return "not captured"
+    if is_unavailable(part):
+        return f"unavailable: {part['unavailable']}"
+    imported = part.get("imported") or {}
+    shown = ", ".join(f"{k} {v}" for k, v in list(imported.items())[:6])
+    more = f" and {len(imported) - 6} more" if len(imported) > 6 else ""
+    return f"Python {part.get('python')}; imported: {shown or 'none'}{more}"
+
+
+def _hardware(part: Any) -> str:
+    if not isinstance(part, dict):
+        return "not captured"
+    if is_unavailable(part):
+        return f"unavailable: {part['unavailable']}"
+    gib = (part.get("memory_bytes") or 0) / 2**30
+    gpus = part.get("gpus") or []
+    gpu = f", {len(gpus)} GPU(s): {gpus[0].get('name')}" if gpus else ""
+    return f"{part.get('cpu')}, {part.get('cores')} cores, {gib:.1f} GiB{gpu}"

@@ -1,0 +1,82 @@
+"""The Store interface: append-only records in a hash chain, plus content-addressed blobs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..errors import StoreError
+from ..hashing import hash_json
+from . import chain
+
+# Content-addressed parts waiting to be written: id -> (kind, content).
+Blobs = dict[str, tuple[str, dict[str, Any]]]
+
+
+class Store(ABC):
+    """Where records live. Implementations: ``SQLiteStore`` (default), ``MemoryStore`` (tests)."""
+
+    location: str = ":memory:"
+
+    @abstractmethod
+    def append(self, records: list[dict[str, Any]], blobs: Blobs | None = None) -> None:
+        """Seal ``records`` onto the end of the chain (seq, prev_hash, hash) and store the
+        ``blobs`` they reference, all in one transaction. On success each dict in ``records``
+        carries its seq, prev_hash and hash."""
+
+    @abstractmethod
+    def put_blob(self, kind: str, content: dict[str, Any]) -> str:
+        """Store ``content`` once under its content hash and return that id."""
+
+    @abstractmethod
+    def get_blob(self, blob_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def records(self, notebook: str | None = None) -> list[dict[str, Any]]:
+        """Records oldest first, optionally only those of one notebook path."""
+
+    @abstractmethod
+    def head(self) -> tuple[int, str | None]:
+        """The (seq, hash) of the last record the store remembers sealing."""
+
+    def close(self) -> None:  # noqa: B027 - optional for implementations
+        pass
+
+    def get(self, run_id_prefix: str) -> dict[str, Any]:
+        """The record whose run id starts with ``run_id_prefix`` (at least 4 characters)."""
+        prefix = run_id_prefix.strip().lower()
+        if len(prefix) < 4:
+            raise StoreError(f"run id {run_id_prefix!r} is too short: give at least 4 characters")
+        found = [r for r in self.records() if r["run_id"].startswith(prefix)]
+        if not found:
+            raise StoreError(f"no run with id {run_id_prefix!r} in {self.location}")
+        if len(found) > 1:
+            raise StoreError(f"run id {run_id_prefix!r} is ambiguous: {len(found)} runs match")
+        return found[0]
+
+    def expand(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with its content-addressed parts (env, hardware) filled in."""
+        out = dict(record)
+        for part in ("env", "hardware"):
+            value = record.get(part)
+            if isinstance(value, dict) and "id" in value:
+                blob = self.get_blob(value["id"])
+                if blob is not None:
+                    out[part] = {**blob, **value}
+        return out
+
+    def check(self) -> list[str]:
+        """Breaks in the hash chain and blobs whose content no longer matches their id."""
+        problems = chain.check(self.records(), self.head())
+        seen: set[str] = set()
+        for rec in self.records():
+            for part in ("env", "hardware"):
+                blob_id = (rec.get(part) or {}).get("id")
+                if blob_id and blob_id not in seen:
+                    seen.add(blob_id)
+                    blob = self.get_blob(blob_id)
+                    if blob is None:
+                        problems.append(f"seq {rec.get('seq')}: {part} blob {blob_id} is missing")
+                    elif hash_json(blob) != blob_id:
+                        problems.append(f"{part} blob {blob_id} does not match its content (edited)")
+        return problems

@@ -1,0 +1,43 @@
+"""The hash chain over a store's records: sealing new records and checking old ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..record import record_hash
+
+
+def seal(record: dict[str, Any], seq: int, prev_hash: str | None) -> dict[str, Any]:
+    """Give ``record`` its place in the chain and its hash (in place; also returned)."""
+    record["seq"] = seq
+    record["prev_hash"] = prev_hash
+    record.pop("hash", None)
+    record["hash"] = record_hash(record)
+    return record
+
+
+def check(records: Iterable[dict[str, Any]], head: tuple[int, str | None] | None = None) -> list[str]:
+    """Every break in the chain, as one line each; an empty list means the chain is whole.
+
+    ``records`` come in stored order. ``head`` is the (seq, hash) the store remembers as its
+    last record, which catches a deletion at the end of the chain.
+    """
+    problems: list[str] = []
+    prev: str | None = None
+    expected_seq = 1
+    last: tuple[int, str | None] = (0, None)
+    for rec in records:
+        seq = rec.get("seq")
+        if seq != expected_seq:
+            problems.append(f"seq {seq}: expected seq {expected_seq} (a record was deleted or reordered)")
+        if rec.get("prev_hash") != prev:
+            problems.append(f"seq {seq}: prev_hash does not match the record before it")
+        if record_hash(rec) != rec.get("hash"):
+            problems.append(f"seq {seq}: hash does not match its content (the record was edited)")
+        prev = rec.get("hash")
+        expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
+        last = (seq if isinstance(seq, int) else 0, rec.get("hash"))
+    if head is not None and head != last:
+        problems.append(f"the store's head is seq {head[0]} but the last record is seq {last[0]} (records were removed)")
+    return problems

@@ -1,0 +1,196 @@
+"""The default store: one SQLite database in WAL mode, safe for several kernels at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ..hashing import canonical_json, hash_json
+from . import chain
+from .base import Blobs, Store
+
+DB_NAME = "nbrepro.db"
+STORE_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    session_id TEXT NOT NULL,
+    notebook TEXT,
+    hash TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs (notebook);
+CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
+"""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the database; the write can be retried later."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a usable SQLite database."""
+
+
+def is_locked_error(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class SQLiteStore(Store):
+    def __init__(self, folder: Path, *, create: bool = True, busy_timeout_s: float = 2.0) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / DB_NAME
+        self.location = str(self.path)
+        self._lock = threading.Lock()
+        if create:
+            _make_folder(self.folder)
+        elif not self.path.is_file():
+            raise StoreError(f"no nbrepro store at {self.folder} (run a notebook with %load_ext nbrepro first)")
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            if create:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('store_version', ?)", (STORE_VERSION,)
+                )
+            else:
+                self._conn.execute("SELECT count(*) FROM runs").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.OperationalError) and is_locked_error(exc):
+                raise StoreLocked(f"{self.path} is locked by another process") from exc
+            if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).lower():
+                raise StoreError(f"{self.path} is read-only") from exc
+            raise StoreCorrupt(f"{self.path} is not a usable nbrepro database: {exc}") from exc
+
+    def append(self, records: list[dict[str, Any]], blobs: Blobs | None = None) -> None:
+        if not records and not blobs:
+            return
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if is_locked_error(exc):
+                    raise StoreLocked(f"{self.path} is locked by another process") from exc
+                raise StoreError(f"cannot write {self.path}: {exc}") from exc
+            try:
+                for blob_id, (kind, content) in (blobs or {}).items():
+                    self._conn.execute(
+                        "INSERT OR IGNORE INTO blobs (id, kind, body) VALUES (?,?,?)",
+                        (blob_id, kind, canonical_json(content)),
+                    )
+                seq, prev = self._head_locked()
+                sealed: list[dict[str, Any]] = []
+                for rec in records:
+                    seq += 1
+                    sealed_rec = chain.seal(dict(rec), seq, prev)
+                    prev = sealed_rec["hash"]
+                    self._conn.execute(
+                        "INSERT INTO runs (seq, run_id, session_id, notebook, hash, record) VALUES (?,?,?,?,?,?)",
+                        (
+                            seq,
+                            sealed_rec["run_id"],
+                            sealed_rec["session_id"],
+                            (sealed_rec.get("notebook") or {}).get("path"),
+                            sealed_rec["hash"],
+                            canonical_json(sealed_rec),
+                        ),
+                    )
+                    sealed.append(sealed_rec)
+                if records:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('head', ?)", (json.dumps([seq, prev]),)
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and is_locked_error(exc):
+                    raise StoreLocked(f"{self.path} is locked by another process") from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"cannot write {self.path}: {exc}") from exc
+                raise
+            # Only now, with the commit done, do the caller's dicts learn their place.
+            for rec, done in zip(records, sealed):
+                rec.update(done)
+
+    def _head_locked(self) -> tuple[int, str | None]:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        if row is None:
+            return (0, None)
+        seq, prev = json.loads(row[0])
+        return (int(seq), prev)
+
+    def head(self) -> tuple[int, str | None]:
+        with self._lock:
+            return self._head_locked()
+
+    def put_blob(self, kind: str, content: dict[str, Any]) -> str:
+        blob_id = hash_json(content)
+        with self._lock:
+            try:
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO blobs (id, kind, body) VALUES (?,?,?)",
+                    (blob_id, kind, canonical_json(content)),
+                )
+            except sqlite3.OperationalError as exc:
+                if is_locked_error(exc):
+                    raise StoreLocked(f"{self.path} is locked by another process") from exc
+                raise StoreError(f"cannot write {self.path}: {exc}") from exc
+        return blob_id
+
+    def get_blob(self, blob_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute("SELECT body FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def records(self, notebook: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            if notebook is None:
+                rows = self._conn.execute("SELECT record FROM runs ORDER BY seq").fetchall()
+            else:
+                rows = self._conn.execute(
+                    "SELECT record FROM runs WHERE notebook = ? ORDER BY seq", (notebook,)
+                ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ignore = folder / ".gitignore"
+        if not ignore.exists():
+            # Keeps the store out of `git status`, and so out of the dirty flag and snapshots.
+            ignore.write_text("# created by nbrepro\n*\n", encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"cannot create the store folder {folder}: {exc.strerror or exc}") from exc
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its WAL files) to ``.bak`` so a new one can start."""
+    backup = path.with_name(path.name + ".bak")
+    os.replace(path, backup)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, backup.with_name(backup.name + suffix))
+    return backup
