@@ -1,6 +1,73 @@
-"""placeholder"""
+"""``nbrepro demo``: record the example notebooks in a scratch git repository, then show the log."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
 import click
 
+from ..errors import UsageError
+from ._common import console
+
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "nbrepro demo",
+    "GIT_AUTHOR_EMAIL": "demo@nbrepro.invalid",
+    "GIT_COMMITTER_NAME": "nbrepro demo",
+    "GIT_COMMITTER_EMAIL": "demo@nbrepro.invalid",
+}
+
+
+def examples_dir() -> Path:
+    """The bundled examples: inside the wheel, or ``notebooks/`` of a source checkout."""
+    packaged = Path(str(resources.files("nbrepro"))) / "examples"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "notebooks"
+    if checkout.is_dir():
+        return checkout
+    raise UsageError("the example notebooks are not installed with this copy of nbrepro")
+
+
 @click.command()
-def demo() -> None:
-    """Run the bundled example."""
+@click.option("--dir", "target", type=click.Path(file_okay=False), help="Work here instead of a new temporary folder (must not exist).")
+@click.option("--timeout", default=600, show_default=True, help="Seconds allowed per cell.")
+def demo(target: str | None, timeout: int) -> None:
+    """Record the bundled example notebooks in a scratch git repository and show their runs."""
+    from .. import kernel  # nbclient and friends load only for commands that run notebooks
+    import nbformat
+
+    source = examples_dir()
+    if target is not None and Path(target).exists():
+        raise UsageError(f"{target} already exists; give a new folder")
+    work = Path(target) if target else Path(tempfile.mkdtemp(prefix="nbrepro-demo-"))
+    shutil.copytree(source, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".nbrepro", ".ipynb_checkpoints"))
+    _git(work, "init", "-q")
+    _git(work, "add", "-A")
+    _git(work, "commit", "-q", "-m", "example notebooks")
+    out = console()
+    notebooks = sorted(work.glob("*.ipynb"))
+    out.print(f"recording {len(notebooks)} notebook(s) in {work}")
+    env = {"NBREPRO_DIR": str(work / ".nbrepro")}
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        with out.status(f"running {path.name} in a fresh kernel"):
+            kernel.execute(nb, work, env={**env, "JPY_SESSION_NAME": str(path)}, timeout=timeout)
+        nbformat.write(nb, path)
+        out.print(f"  recorded {path.name}")
+    out.print()
+    from .log import log as log_command
+
+    os.chdir(work)
+    click.get_current_context().invoke(log_command, notebook=None, as_json=False, check=False)
+    out.print(f"\nthe demo project is {work}: cd there and try `nbrepro log --check` or `nbrepro show RUN`")
+
+
+def _git(cwd: Path, *args: str) -> None:
+    if shutil.which("git") is None:
+        raise UsageError("the demo needs git on PATH")
+    subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_GIT_IDENTITY}, check=True)

@@ -1,0 +1,70 @@
+"""Running a notebook in a fresh ipykernel through nbclient, on this very Python.
+
+Imported only by commands that execute notebooks, never by the extension.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+
+class ThisPythonKernelSpecs(KernelSpecManager):
+    """Kernel specs whose bare ``python`` resolves to the interpreter running nbrepro.
+
+    ipykernel's stock spec says ``python``, found on PATH: run from an unactivated venv,
+    that would be some other Python without nbrepro installed.
+    """
+
+    def get_kernel_spec(self, kernel_name: str) -> Any:
+        spec = super().get_kernel_spec(kernel_name)
+        if spec.argv and spec.argv[0] in ("python", "python3"):
+            spec.argv = [sys.executable, *spec.argv[1:]]
+        return spec
+
+
+def execute(
+    nb: nbformat.NotebookNode,
+    cwd: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: int = 600,
+    kernel_name: str = "python3",
+    allow_errors: bool = True,
+) -> nbformat.NotebookNode:
+    """Execute ``nb`` in place in a fresh kernel whose working directory is ``cwd``."""
+    sockets = tempfile.mkdtemp(prefix="nbrepro-kernel-") if os.name == "posix" else None
+    km = KernelManager(
+        kernel_name=kernel_name,
+        kernel_spec_manager=ThisPythonKernelSpecs(),
+        # Unix sockets where there are any: no TCP port open, and no ipykernel warning about one.
+        **({"transport": "ipc", "ip": os.path.join(sockets, "kernel")} if sockets else {}),
+    )
+    kernel_env = {**os.environ, **(env or {})}
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=timeout,
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    try:
+        client.execute(env=kernel_env, cwd=str(cwd))
+    finally:
+        # A kernel manager passed in is ours to stop; a graceful shutdown lets the kernel's
+        # recorder write its last records before the process ends.
+        if km.has_kernel:
+            km.shutdown_kernel(now=False)
+        if sockets:
+            shutil.rmtree(sockets, ignore_errors=True)
+    return nb
