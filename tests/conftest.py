@@ -1,0 +1,94 @@
+"""Shared fixtures: a clean environment, real git repositories, and a real IPython shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbrepro.record import load_schema
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep the user's environment and config out of tests."""
+    for name in list(os.environ):
+        if name.startswith(("NBREPRO_", "JPY_", "GIT_")) or name in ("IPYTHONDIR", "JUPYTER_CONFIG_DIR"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir(exist_ok=True)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+
+
+def git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A real git repository with one commit, a .gitignore and a helper module."""
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "tracked.txt").write_text("one\n")
+    (root / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (root / ".gitignore").write_text("ignored/\n*.log\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def run_shell(cwd: Path, steps: list[dict[str, Any]], env: dict[str, str] | None = None, timeout: float = 120) -> list[dict[str, Any]]:
+    """Run ``steps`` in a fresh process with a real IPython shell (see tests/driver.py)."""
+    steps_file = cwd.parent / f"steps-{os.getpid()}-{len(steps)}.json"
+    steps_file.write_text(json.dumps(steps))
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "driver.py"), str(steps_file)],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def read_records(store_dir: Path) -> list[dict[str, Any]]:
+    from nbrepro.store import SQLiteStore
+
+    store = SQLiteStore(store_dir, create=False)
+    try:
+        return store.records()
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def record_validator() -> Any:
+    import jsonschema
+
+    schema = load_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def assert_valid(records: list[dict[str, Any]], validator: Any) -> None:
+    assert records, "no records to validate"
+    for rec in records:
+        errors = sorted(validator.iter_errors(rec), key=lambda e: e.path)
+        assert not errors, f"seq {rec.get('seq')}: {[e.message for e in errors][:3]}"
