@@ -92,6 +92,7 @@ class Recorder:
         self._blobs: Blobs = {}
         self._blobs_written: set[str] = set()
         self._closed = False
+        self._deadline = 0.0
         self._clear_refs: int | None = _open_clear_refs()
 
     # -- hot path (main thread) ----------------------------------------------------------
@@ -150,12 +151,16 @@ class Recorder:
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued (retrying a locked store until ``timeout``) and stop."""
         if self._closed:
             return
         self._closed = True
+        self._deadline = time.monotonic() + max(0.0, timeout - 0.5)
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(timeout)
+        if self._unsaved:
+            print(f"nbrepro: warning: store: {len(self._unsaved)} record(s) could not be written", file=sys.stderr)
         if self._clear_refs is not None:
             os.close(self._clear_refs)
             self._clear_refs = None
@@ -204,17 +209,13 @@ class Recorder:
                 return
 
     def _process(self, cells: list[CellEnd]) -> None:
-        if self._store is None:
-            self._store = self._open_store()
-        if not cells:
-            self._save()
-            return
-        git = self.guard.run("git", self._git.capture)
-        hardware = self.guard.run("hardware", self._hardware.capture)
-        for cell in cells:
-            env = self.guard.run("env", self._env.capture, cell.modules)
-            self._unsaved.append(self._build(cell, git, env, hardware))
-        del self._unsaved[:-_MAX_UNSAVED]
+        if cells:
+            git = self.guard.run("git", self._git.capture)
+            hardware = self.guard.run("hardware", self._hardware.capture)
+            for cell in cells:
+                env = self.guard.run("env", self._env.capture, cell.modules)
+                self._unsaved.append(self._build(cell, git, env, hardware))
+            del self._unsaved[:-_MAX_UNSAVED]
         self._save()
 
     def _build(self, cell: CellEnd, git: dict[str, Any], env: dict[str, Any], hardware: dict[str, Any]) -> dict[str, Any]:
@@ -245,17 +246,23 @@ class Recorder:
             self._blobs[blob_id] = (kind, content)
         return blob_id
 
-    def _open_store(self) -> Store:
+    def _open_store(self) -> Store | None:
         try:
             return open_store(self.store_dir, self.guard.warn)
+        except StoreLocked as exc:
+            self.guard.warn("store", f"{exc}; records wait in memory and are retried")
+            return None
         except (StoreError, OSError) as exc:
             self.guard.warn("store", f"{exc}; records are kept in memory for this session only")
             return MemoryStore()
 
     def _save(self) -> None:
+        if self._store is None:
+            self._store = self._open_store()
+            if self._store is None:
+                return
         if not self._unsaved and not self._blobs:
             return
-        assert self._store is not None
         try:
             self._store.append(self._unsaved, self._blobs)
         except StoreLocked as exc:
@@ -271,9 +278,13 @@ class Recorder:
             self.records_written += len(self._unsaved)
             self.last_record = self._unsaved[-1]
             self._unsaved = []
-        self.guard.clear("store")
+        if not isinstance(self._store, MemoryStore):
+            self.guard.clear("store")
 
     def _shutdown(self) -> None:
+        while self._unsaved and time.monotonic() < self._deadline:
+            time.sleep(0.2)
+            self._save()
         self._git.close()
         if self._store is not None:
             self._store.close()

@@ -63,12 +63,16 @@ class SQLiteStore(Store):
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
         try:
             if create:
-                self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
-                self._conn.executescript(_SCHEMA)
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('store_version', ?)", (STORE_VERSION,)
-                )
+                tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if not {"meta", "runs", "blobs"} <= tables:
+                    # Only a new store needs the write lock; an existing one opens while
+                    # another process holds it.
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                    self._conn.executescript(_SCHEMA)
+                    self._conn.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('store_version', ?)", (STORE_VERSION,)
+                    )
             else:
                 self._conn.execute("SELECT count(*) FROM runs").fetchone()
         except sqlite3.DatabaseError as exc:
