@@ -14,6 +14,10 @@ from typing import Any
 Part = dict[str, Any]
 
 
+class CaptureUnavailable(Exception):
+    """A fault a collector explains in words: its message is the whole reason."""
+
+
 def unavailable(reason: str) -> Part:
     return {"unavailable": reason or "unknown reason"}
 
@@ -48,16 +52,18 @@ class Guard:
         return bool(self._pending)
 
     def run(self, kind: str, fn: Callable[..., Part], *args: Any) -> Part:
+        """``fn(*args)``, or an ``unavailable`` part and a warning if it raised.
+
+        A collector that *returns* an unavailable part is stating a fact of the setup (say,
+        no git repository), not a fault: that gives no warning.
+        """
         try:
             part = fn(*args)
         except Exception as exc:  # noqa: BLE001 - a collector must never break a cell
-            reason = describe(exc)
+            reason = str(exc) if isinstance(exc, CaptureUnavailable) else describe(exc)
             self.warn(kind, f"unavailable ({reason})")
             return unavailable(reason)
-        if isinstance(part, dict) and "unavailable" in part:
-            self.warn(kind, f"unavailable ({part['unavailable']})")
-        else:
-            self.clear(kind)
+        self.clear(kind)
         return part
 
 

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from . import Part, unavailable
+from . import CaptureUnavailable, Part, unavailable
 
 DEFAULT_SNAPSHOT_MAX_BYTES = 10 * 1024 * 1024
 _SECRET_FILE = re.compile(
@@ -59,9 +59,9 @@ class GitCollector:
         try:
             import git  # gitpython; imported here, off the extension's load path
         except ImportError as exc:
-            raise GitMissing("git executable not found on PATH") from exc
+            raise CaptureUnavailable("git executable not found on PATH") from exc
         if shutil.which(git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git") is None:
-            raise GitMissing("git executable not found on PATH")
+            raise CaptureUnavailable("git executable not found on PATH")
         repo = git.Repo(self.root)
         git_dir = Path(repo.git_dir)
         private = git_dir / "nbrepro"
@@ -92,7 +92,7 @@ class GitCollector:
     def capture(self) -> Part:
         try:
             self._open()
-        except (NotInRepo, GitMissing) as exc:
+        except NotInRepo as exc:
             return unavailable(str(exc))
         listing = self._run(
             "--no-optional-locks", "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all"
@@ -172,10 +172,6 @@ class GitCollector:
 
 
 class NotInRepo(Exception):
-    pass
-
-
-class GitMissing(Exception):
     pass
 
 

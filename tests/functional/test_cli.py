@@ -1,0 +1,108 @@
+"""``nbrepro log`` and ``nbrepro show`` on a store made by a real shell."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import read_records, run_shell
+
+pytestmark = pytest.mark.functional
+
+
+def nbrepro(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nbrepro", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def recorded(repo: Path) -> Path:
+    (repo / "analysis.ipynb").write_text("{}")
+    run_shell(repo, [{"cell": "%load_ext nbrepro"}, {"cell": "a = 1"}, {"cell": "b = a + 1"}, {"cell": "b"}],
+              env={"JPY_SESSION_NAME": str(repo / "analysis.ipynb")})
+    run_shell(repo, [{"cell": "%load_ext nbrepro"}, {"cell": "'other'"}],
+              env={"JPY_SESSION_NAME": str(repo / "other.ipynb")})
+    return repo
+
+
+def test_log_json_is_all_records_oldest_first(recorded: Path) -> None:
+    proc = nbrepro(recorded, "log", "--json")
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert records == read_records(recorded / ".nbrepro")
+    assert [r["seq"] for r in records] == [1, 2, 3, 4, 5, 6]
+    only = json.loads(nbrepro(recorded, "log", "analysis.ipynb", "--json").stdout)
+    assert [r["cell"]["source"] for r in only] == ["%load_ext nbrepro", "a = 1", "b = a + 1", "b"]
+    # from a subfolder, the notebook path is taken relative to where the user stands
+    (recorded / "sub").mkdir()
+    assert len(json.loads(nbrepro(recorded / "sub", "log", "../analysis.ipynb", "--json").stdout)) == 4
+
+
+def test_log_table_lists_runs(recorded: Path) -> None:
+    proc = nbrepro(recorded, "log")
+    assert proc.returncode == 0
+    assert "analysis.ipynb" in proc.stdout and "b = a + 1" in proc.stdout and "other.ipynb" in proc.stdout
+
+
+def test_show_expands_env_and_hardware(recorded: Path) -> None:
+    run_id = read_records(recorded / ".nbrepro")[2]["run_id"]
+    proc = nbrepro(recorded, "show", run_id[:8], "--json")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["run_id"] == run_id
+    assert "ipython" in {k.lower() for k in record["env"]["installed"]}
+    assert record["hardware"]["cores"] >= 1 and "physical_cores" in record["hardware"]
+    text = nbrepro(recorded, "show", run_id)
+    assert text.returncode == 0 and "b = a + 1" in text.stdout
+
+
+@pytest.mark.parametrize("edit", ["edit", "delete", "reorder", "delete_last", "blob"])
+def test_log_check_finds_every_kind_of_tampering(recorded: Path, edit: str) -> None:
+    ok = nbrepro(recorded, "log", "--check")
+    assert ok.returncode == 0 and "6 record(s)" in ok.stdout
+    db = sqlite3.connect(recorded / ".nbrepro" / "nbrepro.db")
+    if edit == "edit":
+        row = db.execute("SELECT record FROM runs WHERE seq = 3").fetchone()[0]
+        db.execute("UPDATE runs SET record = ? WHERE seq = 3", (row.replace("b = a + 1", "b = a + 2"),))
+    elif edit == "delete":
+        db.execute("DELETE FROM runs WHERE seq = 2")
+    elif edit == "reorder":
+        db.execute("UPDATE runs SET seq = 100 WHERE seq = 2")
+        db.execute("UPDATE runs SET seq = 2 WHERE seq = 3")
+        db.execute("UPDATE runs SET seq = 3 WHERE seq = 100")
+    elif edit == "delete_last":
+        db.execute("DELETE FROM runs WHERE seq = 6")
+    else:
+        blob_id, body = db.execute("SELECT id, body FROM blobs WHERE kind = 'hardware'").fetchone()
+        db.execute("UPDATE blobs SET body = ? WHERE id = ?", (body.replace('"cores":', '"cores":1'), blob_id))
+    db.commit()
+    db.close()
+    broken = nbrepro(recorded, "log", "--check")
+    assert broken.returncode == 1
+    assert "broken" in broken.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["show", "ffffffff"],
+    ["show", "ab"],
+    ["log", "missing.ipynb"],
+    ["log", "--no-such-flag"],
+    ["nosuchcommand"],
+])
+def test_bad_input_is_one_line_exit_2(recorded: Path, args: list[str]) -> None:
+    proc = nbrepro(recorded, *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nbrepro: error: "), proc.stderr
+    assert proc.stdout == ""
+
+
+def test_no_store_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    proc = nbrepro(tmp_path, "log")
+    assert proc.returncode == 2 and proc.stderr.startswith("nbrepro: error: no nbrepro store")
+    assert not (tmp_path / ".nbrepro").exists()
+    directory = nbrepro(tmp_path, "log", str(tmp_path))
+    assert directory.returncode == 2 and "is a directory" in directory.stderr
