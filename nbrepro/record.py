@@ -7,7 +7,7 @@ without loss. Parts a collector could not capture hold ``{"unavailable": "<reaso
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from typing import Any
 
@@ -41,9 +41,10 @@ class CellRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        extra = out.pop("extra")
-        out.update(extra)
+        # Shallow on purpose: parts are plain JSON already, and asdict's deep copy costs
+        # more than the whole per-cell budget.
+        out = {f.name: getattr(self, f.name) for f in _FIELDS}
+        out.update(self.extra)
         return out
 
     @classmethod
@@ -52,6 +53,9 @@ class CellRun:
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names}
         return cls(**known, extra=extra)
+
+
+_FIELDS = tuple(f for f in fields(CellRun) if f.name != "extra")
 
 
 def record_hash(record: dict[str, Any]) -> str:

@@ -34,6 +34,9 @@ from .redact import redact
 from .store import MemoryStore, Store, StoreLocked, open_store
 from .store.base import Blobs
 
+# After a batch the worker waits this long before the next, so cells that end in quick
+# succession share one git status and one transaction instead of contending per cell.
+_BATCH_PAUSE_S = 0.005
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB elsewhere
 _MAX_UNSAVED = 10_000
 
@@ -83,6 +86,7 @@ class Recorder:
         self._env = EnvCollector(root, self._stage_blob)
         self._hardware = HardwareCollector(self._stage_blob)
         self._index = NotebookIndex()
+        self._notebooks: dict[Any, tuple[dict[str, Any], Path | None]] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start: tuple[float, float, float, float] | None = None
@@ -180,6 +184,7 @@ class Recorder:
         try:
             self._process([])
             self.guard.run("git", self._git.capture)
+            self._env.begin_batch()
             self.guard.run("env", self._env.capture, None)
             self.guard.run("hardware", self._hardware.capture)
         except Exception as exc:  # noqa: BLE001
@@ -207,26 +212,33 @@ class Recorder:
                     item.set()
             if stop:
                 return
+            time.sleep(_BATCH_PAUSE_S)
 
     def _process(self, cells: list[CellEnd]) -> None:
         if cells:
             git = self.guard.run("git", self._git.capture)
             hardware = self.guard.run("hardware", self._hardware.capture)
+            self.guard.run("env", self._env.begin_batch)
+            self._notebooks.clear()
             for cell in cells:
                 env = self.guard.run("env", self._env.capture, cell.modules)
                 self._unsaved.append(self._build(cell, git, env, hardware))
+                time.sleep(0)  # hand the GIL to a waiting cell between records
             del self._unsaved[:-_MAX_UNSAVED]
         self._save()
 
     def _build(self, cell: CellEnd, git: dict[str, Any], env: dict[str, Any], hardware: dict[str, Any]) -> dict[str, Any]:
-        notebook, notebook_file = notebook_part(cell.notebook, self.root, Path(cell.cwd))
+        key = (cell.notebook, cell.cwd)
+        if key not in self._notebooks:  # emptied per batch: a notebook may appear on disk
+            self._notebooks[key] = notebook_part(cell.notebook, self.root, Path(cell.cwd))
+        notebook, notebook_file = self._notebooks[key]
         part = cell_part(cell.source, cell.cell_id, cell.execution_count, None)
         if notebook_file is not None:
             part["index"] = self._index.locate(notebook_file, cell.cell_id, part["source_hash"])
         run = CellRun(
             run_id=uuid.uuid4().hex,
             session_id=self.session_id,
-            notebook=notebook,
+            notebook=dict(notebook),
             cell=part,
             started_at=_iso(cell.started),
             duration_s=round(cell.duration_s, 6),

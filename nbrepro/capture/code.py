@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,20 @@ def notebook_part(hint: tuple[str | None, str | None], root: Path, cwd: Path) ->
     return {"path": relative_path(absolute, root), "found_by": found_by}, absolute
 
 
+@lru_cache(maxsize=512)
+def _source_facts(source: str) -> tuple[str, str]:
+    # Cells are rerun often; redaction runs a dozen regular expressions.
+    return redact(source), hash_text(source)
+
+
 def cell_part(source: str, cell_id: str | None, execution_count: int | None, index: int | None) -> dict[str, Any]:
+    redacted, source_hash = _source_facts(source)
     return {
         "id": cell_id,
         "index": index,
         "execution_count": execution_count,
-        "source": redact(source),
+        "source": redacted,
         # Over the source as run, so verify can match cells; a hash reveals no secret.
-        "source_hash": hash_text(source),
+        "source_hash": source_hash,
     }
 

@@ -44,9 +44,16 @@ class EnvCollector:
         self._local: dict[str, str] = {}
         self._blob_key: Any = None
         self._blob_id: str | None = None
+        self._rescanned = False
+        self._variables: dict[str, str] = {}
+
+    def begin_batch(self) -> None:
+        """Once per batch of cells: notice a changed installed set or environment variables."""
+        self._rescanned = self._rescan_if_changed()
+        self._variables = allowed_env(os.environ)
 
     def capture(self, modules: Iterable[str] | None) -> Part:
-        rescanned = self._rescan_if_changed()
+        rescanned, self._rescanned = self._rescanned, False
         if modules is not None:
             tops = tuple(sorted({m.partition(".")[0] for m in modules}))
             if tops != self._modules or rescanned:
@@ -106,7 +113,7 @@ class EnvCollector:
         return dict(sorted(imported.items())), dict(sorted(local.items()))
 
     def _env_id(self) -> str:
-        variables = allowed_env(os.environ)
+        variables = self._variables
         key = (id(self._installed), tuple(variables.items()))
         if key != self._blob_key or self._blob_id is None:
             blob = {

@@ -95,7 +95,8 @@ class GitCollector:
         except NotInRepo as exc:
             return unavailable(str(exc))
         listing = self._run(
-            "--no-optional-locks", "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all"
+            # one thread: the cores belong to the user's cells, not to provenance
+            "--no-optional-locks", "-c", "core.preloadIndex=false", "status", "--porcelain=v2", "-z", "--branch", "--untracked-files=all"
         )
         status = parse_status(listing)
         signature = (listing, tuple(_stat_signature(self.root / p) for p in status.paths))

@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..hashing import canonical_json, hash_text
 from ..record import record_hash
 
 
-def seal(record: dict[str, Any], seq: int, prev_hash: str | None) -> dict[str, Any]:
-    """Give ``record`` its place in the chain and its hash (in place; also returned)."""
+def seal(record: dict[str, Any], seq: int, prev_hash: str | None) -> str:
+    """Give ``record`` its place in the chain and its hash, in place.
+
+    Returns the canonical JSON the hash was taken over (the record less ``hash``): what a
+    store keeps, so each record is serialized once.
+    """
     record["seq"] = seq
     record["prev_hash"] = prev_hash
     record.pop("hash", None)
-    record["hash"] = record_hash(record)
-    return record
+    body = canonical_json(record)
+    record["hash"] = hash_text(body)
+    return body
 
 
 def check(records: Iterable[dict[str, Any]], head: tuple[int, str | None] | None = None) -> list[str]:

@@ -25,7 +25,8 @@ class MemoryStore(Store):
                 self._blobs.setdefault(blob_id, copy.deepcopy(content))
             for rec in records:
                 seq, prev = self.head()
-                self._records.append(copy.deepcopy(chain.seal(rec, seq + 1, prev)))
+                chain.seal(rec, seq + 1, prev)
+                self._records.append(copy.deepcopy(rec))
 
     def put_blob(self, kind: str, content: dict[str, Any]) -> str:
         blob_id = hash_json(content)

@@ -103,8 +103,10 @@ class SQLiteStore(Store):
                 sealed: list[dict[str, Any]] = []
                 for rec in records:
                     seq += 1
-                    sealed_rec = chain.seal(dict(rec), seq, prev)
+                    sealed_rec = dict(rec)
+                    body = chain.seal(sealed_rec, seq, prev)
                     prev = sealed_rec["hash"]
+                    # The record column holds exactly the text its hash covers.
                     self._conn.execute(
                         "INSERT INTO runs (seq, run_id, session_id, notebook, hash, record) VALUES (?,?,?,?,?,?)",
                         (
@@ -113,7 +115,7 @@ class SQLiteStore(Store):
                             sealed_rec["session_id"],
                             (sealed_rec.get("notebook") or {}).get("path"),
                             sealed_rec["hash"],
-                            canonical_json(sealed_rec),
+                            body,
                         ),
                     )
                     sealed.append(sealed_rec)
@@ -166,12 +168,12 @@ class SQLiteStore(Store):
     def records(self, notebook: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             if notebook is None:
-                rows = self._conn.execute("SELECT record FROM runs ORDER BY seq").fetchall()
+                rows = self._conn.execute("SELECT record, hash FROM runs ORDER BY seq").fetchall()
             else:
                 rows = self._conn.execute(
-                    "SELECT record FROM runs WHERE notebook = ? ORDER BY seq", (notebook,)
+                    "SELECT record, hash FROM runs WHERE notebook = ? ORDER BY seq", (notebook,)
                 ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [{**json.loads(body), "hash": digest} for body, digest in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nbrepro.errors import StoreError
-from nbrepro.hashing import hash_json
+from nbrepro.hashing import hash_json, hash_text
 from nbrepro.record import CellRun, record_hash
 from nbrepro.store import MemoryStore, SQLiteStore, open_store
 from nbrepro.store import chain
@@ -33,9 +33,11 @@ def test_cellrun_round_trip_keeps_extra_parts() -> None:
 
 
 def test_chain_detects_edit_delete_reorder_and_truncation() -> None:
-    records = [chain.seal(make_record(str(i)), i + 1, None) for i in range(1)]
-    for i in range(1, 5):
-        records.append(chain.seal(make_record(str(i)), i + 1, records[-1]["hash"]))
+    records: list[dict] = []
+    for i in range(5):
+        rec = make_record(str(i))
+        chain.seal(rec, i + 1, records[-1]["hash"] if records else None)
+        records.append(rec)
     head = (5, records[-1]["hash"])
     assert chain.check(records, head) == []
     edited = [dict(r) for r in records]
@@ -47,8 +49,9 @@ def test_chain_detects_edit_delete_reorder_and_truncation() -> None:
 
 
 def test_record_hash_ignores_only_the_hash_field() -> None:
-    rec = chain.seal(make_record(), 1, None)
-    assert record_hash(rec) == rec["hash"]
+    rec = make_record()
+    body = chain.seal(rec, 1, None)
+    assert record_hash(rec) == rec["hash"] == hash_text(body)
     rec["seq"] = 2
     assert record_hash(rec) != rec["hash"]
 
