@@ -45,6 +45,8 @@ class EnvCollector:
         self._blob_key: Any = None
         self._blob_id: str | None = None
         self._rescanned = False
+        self._kernel: dict[str, str] = {}
+        self._part: Part | None = None
         self._variables: dict[str, str] = {}
 
     def begin_batch(self) -> None:
@@ -53,27 +55,35 @@ class EnvCollector:
         self._variables = allowed_env(os.environ)
 
     def capture(self, modules: Iterable[str] | None) -> Part:
+        """The env part after a cell; ``modules`` is sys.modules' names, or None if unchanged.
+
+        The same dict is returned while nothing changed: parts are shared, never mutated.
+        """
         rescanned, self._rescanned = self._rescanned, False
+        changed = rescanned
         if modules is not None:
             tops = tuple(sorted({m.partition(".")[0] for m in modules}))
-            if tops != self._modules or rescanned:
+            if tops != self._modules:
                 self._modules = tops
-                self._imported, self._local = self._map_modules(tops)
-        elif rescanned:
+                changed = True
+        if changed:
             self._imported, self._local = self._map_modules(self._modules)
-        drift = []
-        for name, seen in sorted(self._first_seen.items()):
-            now = self._installed.get(name)
-            if now != seen:
-                drift.append({"name": name, "imported": seen, "installed": now})
-        return {
-            "id": self._env_id(),
-            "python": platform.python_version(),
-            "imported": dict(self._imported),
-            "local_modules": dict(self._local),
-            "drift": drift,
-            "kernel": self._kernel_versions(),
-        }
+        env_id = self._env_id()
+        if changed or self._part is None or self._part["id"] != env_id:
+            drift = [
+                {"name": name, "imported": seen, "installed": self._installed.get(name)}
+                for name, seen in sorted(self._first_seen.items())
+                if self._installed.get(name) != seen
+            ]
+            self._part = {
+                "id": env_id,
+                "python": platform.python_version(),
+                "imported": self._imported,
+                "local_modules": self._local,
+                "drift": drift,
+                "kernel": self._kernel,
+            }
+        return self._part
 
     # -- installed set -------------------------------------------------------------------
     def _rescan_if_changed(self) -> bool:
@@ -90,6 +100,7 @@ class EnvCollector:
         by_module = md.packages_distributions()
         self._by_module = {k: list(dict.fromkeys(v)) for k, v in by_module.items()}
         self._infrastructure = _closure(_INFRASTRUCTURE)
+        self._kernel = {k: v for k, v in installed.items() if normalize(k) in {"ipython", "ipykernel"}}
         return True
 
     def _map_modules(self, tops: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -128,8 +139,6 @@ class EnvCollector:
             self._blob_key = key
         return self._blob_id
 
-    def _kernel_versions(self) -> dict[str, str]:
-        return {k: v for k, v in self._installed.items() if normalize(k) in {"ipython", "ipykernel"}}
 
 
 def _site_mtimes() -> Iterable[tuple[str, int]]:

@@ -101,7 +101,7 @@ class GitCollector:
         status = parse_status(listing)
         signature = (listing, tuple(_stat_signature(self.root / p) for p in status.paths))
         if signature == self._last_signature and self._last_part is not None:
-            return dict(self._last_part)
+            return self._last_part
         left_out = self._left_out(status.untracked)
         part: Part = {
             "commit": status.commit,
@@ -111,7 +111,7 @@ class GitCollector:
             "left_out": left_out,
         }
         self._last_signature, self._last_part = signature, part
-        return dict(part)
+        return part
 
     def _left_out(self, untracked: list[str]) -> list[dict[str, Any]]:
         out = []

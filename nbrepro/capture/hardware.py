@@ -35,7 +35,7 @@ class HardwareCollector:
             blob_id = self._put_blob("hardware", full)
             self._part = {"id": blob_id, **{k: full[k] for k in _SUMMARY}}
             self._key = key
-        return dict(self._part)
+        return self._part
 
     def describe(self) -> dict[str, Any]:
         import psutil

@@ -9,16 +9,37 @@ from ..hashing import canonical_json, hash_text
 from ..record import record_hash
 
 
-def seal(record: dict[str, Any], seq: int, prev_hash: str | None) -> str:
+def seal(
+    record: dict[str, Any], seq: int, prev_hash: str | None, memo: dict[int, tuple[Any, str]] | None = None
+) -> str:
     """Give ``record`` its place in the chain and its hash, in place.
 
     Returns the canonical JSON the hash was taken over (the record less ``hash``): what a
-    store keeps, so each record is serialized once.
+    store keeps, so each record is serialized once. ``memo`` (id of a part -> the part and
+    its JSON) lets records of one batch that share their git, env and hardware parts encode
+    them once; holding the part keeps its id from being reused. Parts are never mutated.
     """
     record["seq"] = seq
     record["prev_hash"] = prev_hash
     record.pop("hash", None)
-    body = canonical_json(record)
+    if memo is None:
+        body = canonical_json(record)
+    else:
+        # canonical JSON is compositional: a sorted object of canonically encoded values
+        items = []
+        for key in sorted(record):
+            value = record[key]
+            if isinstance(value, (dict, list)):
+                seen = memo.get(id(value))
+                if seen is not None and seen[0] is value:
+                    text = seen[1]
+                else:
+                    text = canonical_json(value)
+                    memo[id(value)] = (value, text)
+            else:
+                text = canonical_json(value)
+            items.append(f"{canonical_json(key)}:{text}")
+        body = "{" + ",".join(items) + "}"
     record["hash"] = hash_text(body)
     return body
 

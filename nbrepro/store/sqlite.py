@@ -101,10 +101,11 @@ class SQLiteStore(Store):
                     )
                 seq, prev = self._head_locked()
                 sealed: list[dict[str, Any]] = []
+                memo: dict[int, tuple[Any, str]] = {}
                 for rec in records:
                     seq += 1
                     sealed_rec = dict(rec)
-                    body = chain.seal(sealed_rec, seq, prev)
+                    body = chain.seal(sealed_rec, seq, prev, memo)
                     prev = sealed_rec["hash"]
                     # The record column holds exactly the text its hash covers.
                     self._conn.execute(

@@ -113,3 +113,17 @@ def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no nbrepro store"):
         SQLiteStore(tmp_path / ".nbrepro", create=False)
     assert not (tmp_path / ".nbrepro").exists()
+
+
+def test_memoized_sealing_gives_the_canonical_text() -> None:
+    from nbrepro.hashing import canonical_json
+
+    shared = {"commit": "a" * 40, "dirty": True, "nested": {"b": [1, 2.5, "é"]}}
+    memo: dict = {}
+    for i in range(3):
+        rec = {**make_record(str(i)), "git": shared}
+        plain = dict(rec)
+        body = chain.seal(rec, i + 1, None, memo)
+        chain.seal(plain, i + 1, None)
+        assert body == canonical_json({k: v for k, v in rec.items() if k != "hash"})
+        assert rec["hash"] == plain["hash"]
