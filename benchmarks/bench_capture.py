@@ -3,7 +3,9 @@
 P1: time added to a trivial cell (``x = 1``) by recording, in a dirty git repository of
     5,000 files with numpy imported. Plain IPython and IPython with nbrepro run in
     alternating fresh processes; the added time is the difference of the medians.
-    Budget: <= 100 us median, p99 <= 2 ms.
+    Budget: <= 100 us median, p99 <= 2 ms. Measured back to back (the recorder's worker
+    competes with the cells for the interpreter, the worst case) and paced, 3 ms apart
+    (the worker is done between cells, as in a session driven by a person or nbclient).
 P4: ``%load_ext nbrepro`` in a fresh process, against ``%load_ext autoreload`` (IPython's
     own extension) in the same processes. Budget: <= 150 ms, and no nbclient, nbconvert,
     numpy, pandas, torch or piptools imported by it.
@@ -28,7 +30,7 @@ import json, sys, time
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 shell.run_cell("import numpy as np", store_history=True)
-variant, cells = sys.argv[1], int(sys.argv[2])
+variant, cells, gap = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 before = set(sys.modules)
 t0 = time.perf_counter(); shell.run_line_magic("load_ext", "autoreload"); autoreload_s = time.perf_counter() - t0
 t0 = time.perf_counter()
@@ -43,6 +45,8 @@ for _ in range(cells):
     t0 = time.perf_counter()
     shell.run_cell("x = 1", store_history=True)
     samples.append(time.perf_counter() - t0)
+    if gap:
+        time.sleep(gap)  # paced: the recorder's worker finishes between cells, as with a person
 recorded = None
 if variant == "nbrepro":
     from nbrepro.extension import active
@@ -91,14 +95,18 @@ def main() -> None:
             t0 = __import__("time").perf_counter()
             subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, check=True)
             status_s.append(__import__("time").perf_counter() - t0)
-        runs: dict[str, list[dict]] = {"plain": [], "nbrepro": []}
+        runs: dict[str, list[dict]] = {"plain": [], "nbrepro": [], "plain-paced": [], "nbrepro-paced": []}
         for _ in range(args.rounds):  # alternate fresh processes
-            for variant in ("plain", "nbrepro"):
-                out = subprocess.run([sys.executable, "-c", CHILD, variant, str(args.cells)], cwd=root,
+            for name in runs:
+                variant, _, paced = name.partition("-")
+                cells, gap = (args.cells // 5, 0.003) if paced else (args.cells, 0.0)
+                out = subprocess.run([sys.executable, "-c", CHILD, variant, str(cells), str(gap)], cwd=root,
                                      capture_output=True, text=True, check=True, env={**os.environ, "NBREPRO_DIR": str(Path(tmp) / f"store-{variant}")})
-                runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     plain = [s for r in runs["plain"] for s in r["samples"]]
     nbr = [s for r in runs["nbrepro"] for s in r["samples"]]
+    plain_paced = [s for r in runs["plain-paced"] for s in r["samples"]]
+    nbr_paced = [s for r in runs["nbrepro-paced"] for s in r["samples"]]
     loads = [r["load_s"] for r in runs["nbrepro"]]
     autoreload = [r["autoreload_s"] for r in runs["nbrepro"]]
     heavy = sorted({m for r in runs["nbrepro"] for m in r["loaded"]} & HEAVY)
@@ -114,6 +122,13 @@ def main() -> None:
             "cells_per_variant": len(nbr),
             "records_written": sum(r["recorded"] for r in runs["nbrepro"]),
         },
+        "P1_paced": {
+            "plain_median_us": statistics.median(plain_paced) * 1e6,
+            "nbrepro_median_us": statistics.median(nbr_paced) * 1e6,
+            "added_median_us": (statistics.median(nbr_paced) - statistics.median(plain_paced)) * 1e6,
+            "ratio_median": statistics.median(nbr_paced) / statistics.median(plain_paced),
+            "nbrepro_p99_us": percentile(nbr_paced, 0.99) * 1e6,
+        },
         "P4": {
             "load_median_ms": statistics.median(loads) * 1e3,
             "load_max_ms": max(loads) * 1e3,
@@ -127,9 +142,11 @@ def main() -> None:
         print("| budget | measured | baseline, same run | budget |\n|---|---|---|---|")
         print(f"| P1 median added per `x = 1` | {p1['added_median_us']:.1f} µs ({p1['ratio_median']:.2f}× plain) | plain IPython {p1['plain_median_us']:.1f} µs | ≤ 100 µs |")
         print(f"| P1 p99 per cell | {p1['nbrepro_p99_us']:.0f} µs | plain IPython p99 {p1['plain_p99_us']:.0f} µs | ≤ 2,000 µs |")
+        pp = summary["P1_paced"]
+        print(f"| P1 paced (3 ms between cells) median added | {pp['added_median_us']:.1f} µs ({pp['ratio_median']:.2f}× plain), p99 {pp['nbrepro_p99_us']:.0f} µs | plain IPython {pp['plain_median_us']:.1f} µs | ≤ 100 µs |")
         print(f"| P4 `%load_ext nbrepro` | {p4['load_median_ms']:.1f} ms median, {p4['load_max_ms']:.1f} ms max | `%load_ext autoreload` {p4['autoreload_median_ms']:.2f} ms | ≤ 150 ms |")
         print(f"| P4 heavy imports at load | {', '.join(heavy) or 'none'} | | none |")
-        print(f"\n`git status` on this repository: {summary['git_status_ms']:.1f} ms; records written: {p1['records_written']} of {len(nbr) + 50 * args.rounds} cells run.")
+        print(f"\n`git status` on this repository: {summary['git_status_ms']:.1f} ms; records written in the back-to-back runs: {p1['records_written']} of {len(nbr) + 50 * args.rounds} cells run.")
     print(json.dumps(summary, indent=2))
 
 

@@ -34,9 +34,11 @@ from .redact import redact
 from .store import MemoryStore, Store, StoreLocked, open_store
 from .store.base import Blobs
 
-# After a batch the worker waits this long before the next, so cells that end in quick
-# succession share one git status and one transaction instead of contending per cell.
+# After a batch the worker waits at least this long, and twice as long as its git reading
+# took (capped), before the next: cells that end in quick succession then share one git
+# status and one transaction, and git never holds a core for more than a third of the time.
 _BATCH_PAUSE_S = 0.005
+_BATCH_PAUSE_MAX_S = 0.25
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB elsewhere
 _MAX_UNSAVED = 10_000
 
@@ -97,6 +99,7 @@ class Recorder:
         self._blobs_written: set[str] = set()
         self._closed = False
         self._deadline = 0.0
+        self._git_seconds = 0.0
         self._clear_refs: int | None = _open_clear_refs()
 
     # -- hot path (main thread) ----------------------------------------------------------
@@ -178,6 +181,7 @@ class Recorder:
 
     # -- worker --------------------------------------------------------------------------
     def _work(self) -> None:
+        _lower_priority()
         # Warm up before the first cell ends: open the store, start git, scan the installed
         # set, so the first records are not held back by a cold start.
         t0 = time.thread_time()
@@ -212,11 +216,13 @@ class Recorder:
                     item.set()
             if stop:
                 return
-            time.sleep(_BATCH_PAUSE_S)
+            time.sleep(min(_BATCH_PAUSE_MAX_S, max(_BATCH_PAUSE_S, 2 * self._git_seconds)))
 
     def _process(self, cells: list[CellEnd]) -> None:
         if cells:
+            started = time.perf_counter()
             git = self.guard.run("git", self._git.capture)
+            self._git_seconds = time.perf_counter() - started
             hardware = self.guard.run("hardware", self._hardware.capture)
             self.guard.run("env", self._env.begin_batch)
             self._notebooks.clear()
@@ -304,6 +310,18 @@ class Recorder:
 
 
 _STOP = object()
+
+
+def _lower_priority() -> None:
+    """Let the user's cells win the CPU from this thread and the git processes it starts.
+
+    On Linux a thread has its own nice value, and children inherit the forking thread's.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:
+            pass
 
 
 def _open_clear_refs() -> int | None:
