@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 from .record import is_unavailable
@@ -31,9 +32,9 @@ class StatusReport:
         if last:
             rows += [
                 ("last cell", f"[{last['cell'].get('execution_count')}] {last['status']}, {last['duration_s']:.3f} s"),
-                ("git", _git(last.get("git"))),
-                ("environment", _env(last.get("env"))),
-                ("hardware", _hardware(last.get("hardware"))),
+                ("git", _summarize(last.get("git"), _git)),
+                ("environment", _summarize(last.get("env"), _env)),
+                ("hardware", _summarize(last.get("hardware"), _hardware)),
             ]
         for kind, message in sorted(recorder.guard.faults.items()):
             rows.append((f"problem: {kind}", message))
@@ -52,11 +53,15 @@ class StatusReport:
         return f"<table class='nbrepro-status'><caption>nbrepro</caption>{body}</table>"
 
 
-def _git(part: Any) -> str:
+def _summarize(part: Any, describe: Callable[[dict[str, Any]], str]) -> str:
     if not isinstance(part, dict):
         return "not captured"
     if is_unavailable(part):
         return f"unavailable: {part['unavailable']}"
+    return describe(part)
+
+
+def _git(part: dict[str, Any]) -> str:
     commit = (part.get("commit") or "no commit")[:12]
     snapshot = part.get("snapshot")
     snap = snapshot[:12] if isinstance(snapshot, str) else "unavailable"
@@ -64,22 +69,14 @@ def _git(part: Any) -> str:
     return f"{part.get('branch') or 'detached'} @ {commit} ({dirty}), snapshot {snap}"
 
 
-def _env(part: Any) -> str:
-    if not isinstance(part, dict):
-        return "not captured"
-    if is_unavailable(part):
-        return f"unavailable: {part['unavailable']}"
+def _env(part: dict[str, Any]) -> str:
     imported = part.get("imported") or {}
     shown = ", ".join(f"{k} {v}" for k, v in list(imported.items())[:6])
     more = f" and {len(imported) - 6} more" if len(imported) > 6 else ""
     return f"Python {part.get('python')}; imported: {shown or 'none'}{more}"
 
 
-def _hardware(part: Any) -> str:
-    if not isinstance(part, dict):
-        return "not captured"
-    if is_unavailable(part):
-        return f"unavailable: {part['unavailable']}"
+def _hardware(part: dict[str, Any]) -> str:
     gib = (part.get("memory_bytes") or 0) / 2**30
     gpus = part.get("gpus") or []
     gpu = f", {len(gpus)} GPU(s): {gpus[0].get('name')}" if gpus else ""

@@ -230,12 +230,10 @@ def test_loaded_from_ipython_config(repo: Path, tmp_path: Path) -> None:
     profile = tmp_path / "ipdir" / "profile_default"
     profile.mkdir(parents=True)
     (profile / "ipython_config.py").write_text('c.InteractiveShellApp.extensions = ["nbrepro"]\n')
-    ipython = [sys.executable, "-m", "IPython", "--ipython-dir", str(tmp_path / "ipdir"), "--no-banner", "--quick"]
     proc = subprocess.run(
         [sys.executable, "-m", "IPython", f"--ipython-dir={tmp_path / 'ipdir'}", "-c", "print(6 * 7)"],
         cwd=repo, capture_output=True, text=True, timeout=120, env=os.environ,
     )
-    del ipython
     assert proc.returncode == 0, proc.stderr
     assert "42" in proc.stdout
     records = read_records(repo / ".nbrepro")

@@ -46,6 +46,20 @@ def test_every_code_cell_of_a_notebook_is_recorded(tmp_path: Path, record_valida
     assert nb.cells[-1].outputs[0]["text"].endswith("readings at threshold 2.5\n")
 
 
+def test_status_is_an_html_table_in_a_notebook(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext nbrepro"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("%nbrepro status"),
+    ])
+    kernel.execute(nb, tmp_path)
+    (output,) = nb.cells[2].outputs
+    assert output["output_type"] == "display_data"
+    html = output["data"]["text/html"]
+    assert html.startswith("<table class='nbrepro-status'>") and "records this session" in html
+    assert "recording" in output["data"]["text/plain"]
+
+
 def test_four_kernels_writing_one_store_lose_nothing(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
