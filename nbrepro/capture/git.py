@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class GitCollector:
         private.mkdir(exist_ok=True)
         self._shared_index = private / "index"
         self._index = private / f"index-{self.session_id}"
+        _remove_stale_indexes(private)
         if self._shared_index.exists() and not self._index.exists():
             # Starts from the last session's stat cache, so files are not all rehashed.
             shutil.copyfile(self._shared_index, self._index)
@@ -216,6 +218,17 @@ def parse_status(listing: str) -> Status:
         elif entry.startswith("? "):
             status.untracked.append(entry[2:])
     return status
+
+
+def _remove_stale_indexes(folder: Path, max_age_s: float = 7 * 86400) -> None:
+    """Private indexes of sessions that never closed (a killed kernel) are only caches."""
+    now = time.time()
+    for path in folder.glob("index-*"):
+        try:
+            if now - path.stat().st_mtime > max_age_s:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _stat_signature(path: Path) -> tuple[int, ...]:
