@@ -51,7 +51,7 @@ class Guard:
     def has_warnings(self) -> bool:
         return bool(self._pending)
 
-    def run(self, kind: str, fn: Callable[..., Part], *args: Any) -> Part:
+    def run(self, kind: str, fn: Callable[..., Part | None], *args: Any) -> Part:
         """``fn(*args)``, or an ``unavailable`` part and a warning if it raised.
 
         A collector that *returns* an unavailable part is stating a fact of the setup (say,
@@ -64,7 +64,7 @@ class Guard:
             self.warn(kind, f"unavailable ({reason})")
             return unavailable(reason)
         self.clear(kind)
-        return part
+        return part if part is not None else {}
 
 
 def describe(exc: BaseException) -> str:
