@@ -79,6 +79,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def compare(plain: list[float], nbr: list[float]) -> dict[str, float]:
+    """Medians, the added time and the ratio, and both p99s, in microseconds."""
+    return {
+        "plain_median_us": statistics.median(plain) * 1e6,
+        "nbrepro_median_us": statistics.median(nbr) * 1e6,
+        "added_median_us": (statistics.median(nbr) - statistics.median(plain)) * 1e6,
+        "ratio_median": statistics.median(nbr) / statistics.median(plain),
+        "plain_p99_us": percentile(plain, 0.99) * 1e6,
+        "nbrepro_p99_us": percentile(nbr, 0.99) * 1e6,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=6)
@@ -113,22 +125,11 @@ def main() -> None:
     summary = {
         "git_status_ms": statistics.median(status_s) * 1e3,
         "P1": {
-            "plain_median_us": statistics.median(plain) * 1e6,
-            "nbrepro_median_us": statistics.median(nbr) * 1e6,
-            "added_median_us": (statistics.median(nbr) - statistics.median(plain)) * 1e6,
-            "ratio_median": statistics.median(nbr) / statistics.median(plain),
-            "plain_p99_us": percentile(plain, 0.99) * 1e6,
-            "nbrepro_p99_us": percentile(nbr, 0.99) * 1e6,
+            **compare(plain, nbr),
             "cells_per_variant": len(nbr),
             "records_written": sum(r["recorded"] for r in runs["nbrepro"]),
         },
-        "P1_paced": {
-            "plain_median_us": statistics.median(plain_paced) * 1e6,
-            "nbrepro_median_us": statistics.median(nbr_paced) * 1e6,
-            "added_median_us": (statistics.median(nbr_paced) - statistics.median(plain_paced)) * 1e6,
-            "ratio_median": statistics.median(nbr_paced) / statistics.median(plain_paced),
-            "nbrepro_p99_us": percentile(nbr_paced, 0.99) * 1e6,
-        },
+        "P1_paced": compare(plain_paced, nbr_paced),
         "P4": {
             "load_median_ms": statistics.median(loads) * 1e3,
             "load_max_ms": max(loads) * 1e3,
