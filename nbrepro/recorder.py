@@ -239,7 +239,7 @@ class Recorder:
         if key not in self._notebooks:  # emptied per batch: a notebook may appear on disk
             self._notebooks[key] = notebook_part(cell.notebook, self.root, Path(cell.cwd))
         notebook, notebook_file = self._notebooks[key]
-        part = cell_part(cell.source, cell.cell_id, cell.execution_count, None)
+        part = cell_part(cell.source, cell.cell_id, cell.execution_count)
         if notebook_file is not None:
             part["index"] = self._index.locate(notebook_file, cell.cell_id, part["source_hash"])
         run = CellRun(

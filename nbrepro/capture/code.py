@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +105,12 @@ def _source_facts(source: str) -> tuple[str, str]:
     return redact(source), hash_text(source)
 
 
-def cell_part(source: str, cell_id: str | None, execution_count: int | None, index: int | None) -> dict[str, Any]:
+def cell_part(source: str, cell_id: str | None, execution_count: int | None) -> dict[str, Any]:
+    """The record's ``cell`` part; ``index`` is filled in once the notebook is read."""
     redacted, source_hash = _source_facts(source)
     return {
         "id": cell_id,
-        "index": index,
+        "index": None,
         "execution_count": execution_count,
         "source": redacted,
         # Over the source as run, so verify can match cells; a hash reveals no secret.

@@ -140,7 +140,6 @@ class EnvCollector:
         return self._blob_id
 
 
-
 def _site_mtimes() -> Iterable[tuple[str, int]]:
     for entry in sys.path:
         if "-packages" not in entry:

@@ -25,10 +25,6 @@ class Store(ABC):
         carries its seq, prev_hash and hash."""
 
     @abstractmethod
-    def put_blob(self, kind: str, content: dict[str, Any]) -> str:
-        """Store ``content`` once under its content hash and return that id."""
-
-    @abstractmethod
     def get_blob(self, blob_id: str) -> dict[str, Any] | None: ...
 
     @abstractmethod

@@ -6,7 +6,6 @@ import copy
 import threading
 from typing import Any
 
-from ..hashing import hash_json
 from . import chain
 from .base import Blobs, Store
 
@@ -27,12 +26,6 @@ class MemoryStore(Store):
                 seq, prev = self.head()
                 chain.seal(rec, seq + 1, prev)
                 self._records.append(copy.deepcopy(rec))
-
-    def put_blob(self, kind: str, content: dict[str, Any]) -> str:
-        blob_id = hash_json(content)
-        with self._lock:
-            self._blobs.setdefault(blob_id, copy.deepcopy(content))
-        return blob_id
 
     def get_blob(self, blob_id: str) -> dict[str, Any] | None:
         blob = self._blobs.get(blob_id)

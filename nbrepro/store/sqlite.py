@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..hashing import canonical_json, hash_json
+from ..hashing import canonical_json
 from . import chain
 from .base import Blobs, Store
 
@@ -146,20 +146,6 @@ class SQLiteStore(Store):
     def head(self) -> tuple[int, str | None]:
         with self._lock:
             return self._head_locked()
-
-    def put_blob(self, kind: str, content: dict[str, Any]) -> str:
-        blob_id = hash_json(content)
-        with self._lock:
-            try:
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO blobs (id, kind, body) VALUES (?,?,?)",
-                    (blob_id, kind, canonical_json(content)),
-                )
-            except sqlite3.OperationalError as exc:
-                if is_locked_error(exc):
-                    raise StoreLocked(f"{self.path} is locked by another process") from exc
-                raise StoreError(f"cannot write {self.path}: {exc}") from exc
-        return blob_id
 
     def get_blob(self, blob_id: str) -> dict[str, Any] | None:
         with self._lock:
