@@ -21,6 +21,8 @@ __all__ = [
     "UsageError",
     "__version__",
     "load_ipython_extension",
+    "seed",
+    "track",
     "unload_ipython_extension",
 ]
 
@@ -35,3 +37,17 @@ def unload_ipython_extension(shell: Any) -> None:
     from .extension import unload
 
     unload(shell)
+
+
+def seed(n: int) -> dict[str, int]:
+    """Seed ``random``, numpy, torch (and CUDA) and tensorflow; recorded when nbrepro is loaded."""
+    from .capture.seeds import seed as _seed
+
+    return _seed(n)
+
+
+def track(path: Any) -> str:
+    """Record the file or folder ``path`` (recursive) as data of every following cell run."""
+    from .extension import current
+
+    return current().recorder.track(path)

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from .capture import describe
+from .capture.outputs import OutputTap
 from .magics import NbreproMagics
 from .project import find_root, store_dir
 from .recorder import Recorder
@@ -22,15 +23,20 @@ class Extension:
         self.shell = shell
         self.recorder = Recorder(root, store_dir(root), namespace=shell.user_ns)
         self.magics = NbreproMagics(shell, self.recorder)
+        self.tap = OutputTap(shell)
 
     def register(self) -> None:
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
         self.shell.register_magics(self.magics)
         atexit.register(self.recorder.close)
+        try:
+            self.recorder.install_hooks()
+        except Exception as exc:  # noqa: BLE001 - data and seed capture are then off, cells run on
+            self.recorder.guard.warn("hooks", describe(exc))
         self.recorder.start()
         # The cell running %load_ext gets its post_run_cell but never saw pre_run_cell.
-        self.recorder.pre_cell()
+        self.pre_run_cell(None)
 
     def unregister(self) -> None:
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
@@ -42,32 +48,47 @@ class Extension:
         manager.magics["line"].pop("nbrepro", None)
         manager.registry.pop(type(self.magics).__name__, None)
         atexit.unregister(self.recorder.close)
+        self.tap.uninstall()
+        self.recorder.uninstall_hooks()
         self.recorder.close()
         self._show_warnings()
 
     def pre_run_cell(self, info: Any) -> None:
         try:
+            if not self.recorder.paused:
+                self.tap.begin()
             self.recorder.pre_cell()
         except Exception as exc:  # noqa: BLE001 - never break the user's cell
             self.recorder.guard.warn("recorder", describe(exc))
 
     def post_run_cell(self, result: Any) -> None:
+        notices: list[str] = []
         try:
             info = result.info
-            self.recorder.post_cell(
+            notices = self.recorder.post_cell(
                 info.raw_cell,
                 getattr(info, "cell_id", None),
                 result.execution_count,
                 result.error_in_exec or result.error_before_exec,
+                self.tap.end(),
+                self.tap.streams,
             )
         except Exception as exc:  # noqa: BLE001 - never break the user's cell
             self.recorder.guard.warn("recorder", describe(exc))
+        for name in notices:
+            print(_unseeded_notice(name), file=sys.stderr)
         if self.recorder.guard.has_warnings():
             self._show_warnings()
 
     def _show_warnings(self) -> None:
         for line in self.recorder.guard.take_warnings():
             print(line, file=sys.stderr)
+
+
+def _unseeded_notice(name: str) -> str:
+    if name == "numpy.random.default_rng":
+        return "nbrepro: note: numpy.random.default_rng() without a seed; pass one to make this cell reproducible"
+    return f"nbrepro: note: this cell drew from {name}'s global RNG, never seeded in this session; %nbrepro seed N fixes that"
 
 
 def load(shell: Any) -> Extension:
@@ -88,3 +109,13 @@ def unload(shell: Any) -> None:
 
 def active(shell: Any) -> Extension | None:
     return _ACTIVE.get(id(shell))
+
+
+def current() -> Extension:
+    """The extension of the running IPython shell, for the ``nbrepro.track``-style API."""
+    from IPython import get_ipython
+
+    ext = active(get_ipython()) if get_ipython() is not None else None
+    if ext is None:
+        raise RuntimeError("nbrepro is not loaded in this shell: run %load_ext nbrepro first")
+    return ext

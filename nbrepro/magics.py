@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 USAGE = """\
 %nbrepro status          what is being recorded, and any capture problem
 %nbrepro off | on        pause or resume recording
-%nbrepro notebook PATH   name the notebook when the frontend does not"""
+%nbrepro notebook PATH   name the notebook when the frontend does not
+%nbrepro seed N          seed random, numpy, torch and tensorflow, and record it
+%nbrepro track PATH      record a data file or folder (recursive) with every cell"""
 
 
 @magics_class
@@ -32,6 +34,8 @@ class NbreproMagics(Magics):
         %nbrepro status          what is being recorded, and any capture problem
         %nbrepro off | on        pause or resume recording
         %nbrepro notebook PATH   name the notebook when the frontend does not
+        %nbrepro seed N          seed random, numpy, torch and tensorflow, and record it
+        %nbrepro track PATH      record a data file or folder (recursive) with every cell
         """
         try:
             words = shlex.split(line)
@@ -68,6 +72,24 @@ class NbreproMagics(Magics):
         if not args[0].endswith(".ipynb"):
             raise UsageError(f"%nbrepro notebook: {args[0]!r} is not a .ipynb path")
         self.recorder.notebook_override = args[0]
+
+    def _cmd_seed(self, args: list[str]) -> None:
+        if len(args) != 1 or not args[0].isdigit():
+            raise UsageError("usage: %nbrepro seed N   (N an integer in [0, 2**32))")
+        try:
+            done = self.recorder.seed(int(args[0]))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"nbrepro: seeded {', '.join(done)} with {args[0]}")
+
+    def _cmd_track(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise UsageError("usage: %nbrepro track PATH")
+        try:
+            shown = self.recorder.track(args[0])
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"nbrepro: tracking {shown}")
 
 
 def _no_args(command: str, args: list[str]) -> None:

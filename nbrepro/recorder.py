@@ -22,11 +22,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .capture import Guard, describe
+from .capture import Guard, describe, outputs, seeds
 from .capture.code import NotebookIndex, cell_part, notebook_hint, notebook_part
+from .capture.data import DataCollector, Open
 from .capture.env import EnvCollector
+from .capture.files import FileHashes
 from .capture.git import DEFAULT_SNAPSHOT_MAX_BYTES, GitCollector
 from .capture.hardware import HardwareCollector
+from .capture.imports import ImportWatcher
+from .capture.seeds import SeedCollector
 from .errors import StoreError
 from .hashing import hash_json
 from .record import CellRun
@@ -58,6 +62,12 @@ class CellEnd:
     modules: list[str] | None  # None: unchanged since the previous cell
     notebook: tuple[str | None, str | None]
     cwd: str
+    opens: list[Open]
+    rng: tuple[dict[str, Any], dict[str, Any]]  # raw global RNG states before and after
+    seeds_set: dict[str, Any]
+    unseeded: list[str]
+    outputs: list[Any]  # output events, see capture.outputs
+    streams: bool
 
 
 class Recorder:
@@ -70,6 +80,7 @@ class Recorder:
         environ: Mapping[str, str] = os.environ,
         store: Store | None = None,
         snapshot_max_bytes: int | None = None,
+        outputs_max_bytes: int | None = None,
     ) -> None:
         self.root = root
         self.store_dir = store_dir
@@ -88,6 +99,14 @@ class Recorder:
         self._env = EnvCollector(root, self._stage_blob)
         self._hardware = HardwareCollector(self._stage_blob)
         self._index = NotebookIndex()
+        self._hashes = FileHashes()
+        self._data = DataCollector(root, store_dir, self._hashes)
+        self._seeds = SeedCollector()
+        self._watcher = ImportWatcher()
+        self._rng_before: dict[str, Any] = {}
+        if outputs_max_bytes is None:
+            outputs_max_bytes = int(environ.get("NBREPRO_OUTPUTS_MAX_BYTES", outputs.DEFAULT_MAX_BYTES))
+        self._outputs_max_bytes = outputs_max_bytes
         self._notebooks: dict[Any, tuple[dict[str, Any], Path | None]] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -102,10 +121,30 @@ class Recorder:
         self._git_seconds = 0.0
         self._clear_refs: int | None = _open_clear_refs()
 
+    # -- process-wide hooks --------------------------------------------------------------
+    def install_hooks(self) -> None:
+        """The audit hook for file opens, import-time patches, and the RNG watch."""
+        self._watcher.install()
+        self._data.install(self._watcher)
+        self._seeds.install(self._watcher)
+
+    def uninstall_hooks(self) -> None:
+        self._data.uninstall()
+        self._seeds.uninstall()
+        self._watcher.uninstall()
+
+    def track(self, path: str) -> str:
+        return self._data.track(path)
+
+    def seed(self, n: int) -> dict[str, int]:
+        return self._seeds.seed(n)
+
     # -- hot path (main thread) ----------------------------------------------------------
     def pre_cell(self) -> None:
         if self.paused:
             return
+        self._data.begin()
+        self._rng_before = self._seeds.begin()
         if self._clear_refs is not None:
             try:  # resets the kernel's peak-RSS counter, so the peak is this cell's own
                 os.write(self._clear_refs, b"5")
@@ -114,16 +153,26 @@ class Recorder:
         self._start = (time.time(), time.perf_counter(), time.process_time(), self._worker_cpu)
 
     def post_cell(
-        self, source: str, cell_id: str | None, execution_count: int | None, error: BaseException | None
-    ) -> None:
+        self,
+        source: str,
+        cell_id: str | None,
+        execution_count: int | None,
+        error: BaseException | None,
+        output_events: list[Any] | None = None,
+        streams: bool = True,
+    ) -> list[str]:
+        """Queue the cell that just ended; returns the RNGs to give a one-time notice about."""
         if self.paused or self._closed:
-            return
+            return []
         end, cpu_end, worker_end = time.perf_counter(), time.process_time(), self._worker_cpu
         start = self._start or (time.time(), end, cpu_end, worker_end)
         self._start = None
         n = len(sys.modules)
         modules = list(sys.modules) if n != self._nmodules else None
         self._nmodules = n
+        opens = self._data.end()
+        before, after, seeds_set, unseeded, notices = self._seeds.end(self._rng_before)
+        self._rng_before = {}
         self._queue.put(
             CellEnd(
                 source=source,
@@ -138,10 +187,17 @@ class Recorder:
                 modules=modules,
                 notebook=notebook_hint(self.notebook_override, self._namespace, self._environ),
                 cwd=os.getcwd(),
+                opens=opens,
+                rng=(before, after),
+                seeds_set=seeds_set,
+                unseeded=unseeded,
+                outputs=output_events or [],
+                streams=streams,
             )
         )
         if self._thread is None:
             self.start()
+        return notices
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
@@ -184,6 +240,7 @@ class Recorder:
         _lower_priority()
         # Warm up before the first cell ends: open the store, start git, scan the installed
         # set, so the first records are not held back by a cold start.
+        self._data.worker_ident = threading.get_ident()
         t0 = time.thread_time()
         try:
             self._process([])
@@ -242,6 +299,15 @@ class Recorder:
         part = cell_part(cell.source, cell.cell_id, cell.execution_count)
         if notebook_file is not None:
             part["index"] = self._index.locate(notebook_file, cell.cell_id, part["source_hash"])
+        exclude = os.path.realpath(notebook_file) if notebook_file is not None else None
+        g = self.guard
+        extra = {
+            "outputs": g.run(
+                "outputs", outputs.part, cell.outputs, cell.error, cell.streams, self._outputs_max_bytes, self._stage_blob
+            ),
+            "data": g.run("data", self._data.part, cell.opens, cell.cwd, exclude),
+            "seeds": g.run("seeds", seeds.part, *cell.rng, cell.seeds_set, cell.unseeded, self._seeds.hashseed),
+        }
         run = CellRun(
             run_id=uuid.uuid4().hex,
             session_id=self.session_id,
@@ -252,10 +318,11 @@ class Recorder:
             cpu_s=round(cell.cpu_s, 6),
             rss_peak_bytes=cell.rss_peak_bytes,
             status="error" if cell.error else "ok",
-            error={"ename": cell.error[0], "evalue": redact(cell.error[1])} if cell.error else None,
+            error={"ename": cell.error[0], "evalue": redact(cell.error[1][:2000])} if cell.error else None,
             git=git,
             env=env,
             hardware=hardware,
+            extra=extra,
         )
         return run.to_dict()
 
@@ -280,10 +347,11 @@ class Recorder:
             self._store = self._open_store()
             if self._store is None:
                 return
+        self._hashes.set_lookup(self._store.cached_hash)
         if not self._unsaved and not self._blobs:
             return
         try:
-            self._store.append(self._unsaved, self._blobs)
+            self._store.append(self._unsaved, self._blobs, self._hashes.take_new())
         except StoreLocked as exc:
             self.guard.warn("store", f"{exc}; {len(self._unsaved)} record(s) wait in memory and are retried")
             return
@@ -336,7 +404,7 @@ def _describe_error(error: BaseException) -> tuple[str, str]:
         value = str(error)
     except Exception:  # noqa: BLE001 - a broken __str__ must not break the recorder
         value = "<unprintable>"
-    return type(error).__name__, value[:2000]
+    return type(error).__name__, value
 
 
 def _iso(ts: float) -> str:

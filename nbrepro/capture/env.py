@@ -48,6 +48,8 @@ class EnvCollector:
         self._kernel: dict[str, str] = {}
         self._part: Part | None = None
         self._variables: dict[str, str] = {}
+        self._changes: list[dict[str, str | None]] = []
+        self._site_key_seen = False
 
     def begin_batch(self) -> None:
         """Once per batch of cells: notice a changed installed set or environment variables."""
@@ -69,7 +71,8 @@ class EnvCollector:
         if changed:
             self._imported, self._local = self._map_modules(self._modules)
         env_id = self._env_id()
-        if changed or self._part is None or self._part["id"] != env_id:
+        changes, self._changes = self._changes, []
+        if changed or self._part is None or self._part["id"] != env_id or "changed" in self._part:
             drift = [
                 {"name": name, "imported": seen, "installed": self._installed.get(name)}
                 for name, seen in sorted(self._first_seen.items())
@@ -83,6 +86,8 @@ class EnvCollector:
                 "drift": drift,
                 "kernel": self._kernel,
             }
+            if changes:  # installed or removed since the previous record (a %pip install)
+                self._part["changed"] = changes
         return self._part
 
     # -- installed set -------------------------------------------------------------------
@@ -96,6 +101,13 @@ class EnvCollector:
             name = dist.metadata["Name"]
             if name and name not in installed:
                 installed[name] = dist.version
+        if self._site_key_seen:
+            self._changes = [
+                {"name": name, "before": self._installed.get(name), "after": installed.get(name)}
+                for name in sorted(set(installed) | set(self._installed), key=str.lower)
+                if installed.get(name) != self._installed.get(name)
+            ]
+        self._site_key_seen = True
         self._installed = installed
         by_module = md.packages_distributions()
         self._by_module = {k: list(dict.fromkeys(v)) for k, v in by_module.items()}

@@ -11,6 +11,8 @@ from . import chain
 
 # Content-addressed parts waiting to be written: id -> (kind, content).
 Blobs = dict[str, tuple[str, dict[str, Any]]]
+# File-hash cache entries: ((st_dev, st_ino, st_size, st_mtime_ns), "blake3:…").
+FileHashRows = list[tuple[tuple[int, int, int, int], str]]
 
 
 class Store(ABC):
@@ -19,10 +21,16 @@ class Store(ABC):
     location: str = ":memory:"
 
     @abstractmethod
-    def append(self, records: list[dict[str, Any]], blobs: Blobs | None = None) -> None:
+    def append(
+        self, records: list[dict[str, Any]], blobs: Blobs | None = None, file_hashes: FileHashRows | None = None
+    ) -> None:
         """Seal ``records`` onto the end of the chain (seq, prev_hash, hash) and store the
-        ``blobs`` they reference, all in one transaction. On success each dict in ``records``
-        carries its seq, prev_hash and hash."""
+        ``blobs`` they reference and new ``file_hashes`` for the cache, all in one
+        transaction. On success each dict in ``records`` carries its seq, prev_hash and hash."""
+
+    @abstractmethod
+    def cached_hash(self, key: tuple[int, int, int, int]) -> str | None:
+        """The hash remembered for a file with this (device, inode, size, mtime_ns), if any."""
 
     @abstractmethod
     def get_blob(self, blob_id: str) -> dict[str, Any] | None: ...
@@ -66,9 +74,8 @@ class Store(ABC):
         problems = chain.check(self.records(), self.head())
         seen: set[str] = set()
         for rec in self.records():
-            for part in ("env", "hardware"):
-                blob_id = (rec.get(part) or {}).get("id")
-                if blob_id and blob_id not in seen:
+            for part, blob_id in _blob_refs(rec):
+                if blob_id not in seen:
                     seen.add(blob_id)
                     blob = self.get_blob(blob_id)
                     if blob is None:
@@ -76,3 +83,11 @@ class Store(ABC):
                     elif hash_json(blob) != blob_id:
                         problems.append(f"{part} blob {blob_id} does not match its content (edited)")
         return problems
+
+
+def _blob_refs(record: dict[str, Any]) -> list[tuple[str, str]]:
+    refs = [(part, (record.get(part) or {}).get("id")) for part in ("env", "hardware")]
+    outputs = record.get("outputs")
+    if isinstance(outputs, dict):
+        refs.extend(("output", item.get("blob")) for item in outputs.get("items", ()))
+    return [(part, blob_id) for part, blob_id in refs if blob_id]

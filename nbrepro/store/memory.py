@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from . import chain
-from .base import Blobs, Store
+from .base import Blobs, FileHashRows, Store
 
 
 class MemoryStore(Store):
@@ -17,15 +17,22 @@ class MemoryStore(Store):
         self._records: list[dict[str, Any]] = []
         self._blobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._file_hashes: dict[tuple[int, int, int, int], str] = {}
 
-    def append(self, records: list[dict[str, Any]], blobs: Blobs | None = None) -> None:
+    def append(
+        self, records: list[dict[str, Any]], blobs: Blobs | None = None, file_hashes: FileHashRows | None = None
+    ) -> None:
         with self._lock:
+            self._file_hashes.update(file_hashes or ())
             for blob_id, (_kind, content) in (blobs or {}).items():
                 self._blobs.setdefault(blob_id, copy.deepcopy(content))
             for rec in records:
                 seq, prev = self.head()
                 chain.seal(rec, seq + 1, prev)
                 self._records.append(copy.deepcopy(rec))
+
+    def cached_hash(self, key: tuple[int, int, int, int]) -> str | None:
+        return self._file_hashes.get(key)
 
     def get_blob(self, blob_id: str) -> dict[str, Any] | None:
         blob = self._blobs.get(blob_id)

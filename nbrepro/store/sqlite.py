@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import StoreError
 from ..hashing import canonical_json
 from . import chain
-from .base import Blobs, Store
+from .base import Blobs, FileHashRows, Store
 
 DB_NAME = "nbrepro.db"
 STORE_VERSION = "1"
@@ -29,6 +29,15 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs (notebook);
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
+"""
+# The file-hash cache: a hit needs the same device, inode, size and mtime. Added after store
+# version 1 shipped, so it is created on its own where missing.
+_FILE_HASHES = """
+CREATE TABLE IF NOT EXISTS file_hashes (
+    dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (dev, ino, size, mtime_ns)
+) WITHOUT ROWID;
 """
 
 
@@ -65,11 +74,11 @@ class SQLiteStore(Store):
             if create:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                if not {"meta", "runs", "blobs"} <= tables:
+                if not {"meta", "runs", "blobs", "file_hashes"} <= tables:
                     # Only a new store needs the write lock; an existing one opens while
                     # another process holds it.
                     self._conn.execute("PRAGMA journal_mode=WAL")
-                    self._conn.executescript(_SCHEMA)
+                    self._conn.executescript(_SCHEMA + _FILE_HASHES)
                     self._conn.execute(
                         "INSERT OR IGNORE INTO meta VALUES ('store_version', ?)", (STORE_VERSION,)
                     )
@@ -83,8 +92,10 @@ class SQLiteStore(Store):
                 raise StoreError(f"{self.path} is read-only") from exc
             raise StoreCorrupt(f"{self.path} is not a usable nbrepro database: {exc}") from exc
 
-    def append(self, records: list[dict[str, Any]], blobs: Blobs | None = None) -> None:
-        if not records and not blobs:
+    def append(
+        self, records: list[dict[str, Any]], blobs: Blobs | None = None, file_hashes: FileHashRows | None = None
+    ) -> None:
+        if not records and not blobs and not file_hashes:
             return
         with self._lock:
             try:
@@ -99,6 +110,10 @@ class SQLiteStore(Store):
                         "INSERT OR IGNORE INTO blobs (id, kind, body) VALUES (?,?,?)",
                         (blob_id, kind, canonical_json(content)),
                     )
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?,?)",
+                    [(*_signed(key), digest) for key, digest in file_hashes or ()],
+                )
                 seq, prev = self._head_locked()
                 sealed: list[dict[str, Any]] = []
                 memo: dict[int, tuple[Any, str]] = {}
@@ -147,6 +162,16 @@ class SQLiteStore(Store):
         with self._lock:
             return self._head_locked()
 
+    def cached_hash(self, key: tuple[int, int, int, int]) -> str | None:
+        with self._lock:
+            try:
+                row = self._conn.execute(
+                    "SELECT hash FROM file_hashes WHERE dev=? AND ino=? AND size=? AND mtime_ns=?", _signed(key)
+                ).fetchone()
+            except sqlite3.Error:  # an old store without the table, or a busy one: no hit
+                return None
+        return row[0] if row else None
+
     def get_blob(self, blob_id: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._conn.execute("SELECT body FROM blobs WHERE id = ?", (blob_id,)).fetchone()
@@ -165,6 +190,11 @@ class SQLiteStore(Store):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _signed(key: tuple[int, ...]) -> tuple[int, ...]:
+    """SQLite integers are signed 64-bit; inode and device numbers may use the top bit."""
+    return tuple(v - 2**64 if v >= 2**63 else v for v in key)
 
 
 def _make_folder(folder: Path) -> None:

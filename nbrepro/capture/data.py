@@ -1,0 +1,216 @@
+"""Data files a cell read or wrote: seen by an audit hook, by patched C readers, or declared.
+
+The hot path only appends ``(path, mode, flags, seen_by)`` to a list while a cell runs. The
+worker resolves, filters and hashes them after the cell has ended, so a written file's hash
+is of its final content.
+
+- ``open`` audit events cover Python-level opens: ``open``, ``os.open``, numpy, pandas CSV.
+- pyarrow (parquet, feather), pandas' parquet/feather functions (which hand paths to pyarrow)
+  and h5py open files in C: their entry points are wrapped when, and only when, those
+  modules are imported.
+- ``track(path)`` declares a file or a folder (recursive) that is rehashed for every record.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .files import FileHashes
+from .imports import ImportWatcher, Patches
+
+# (module, attribute, argument position, argument name, mode, seen_by); attribute "X.__init__"
+# patches a method, where position 0 is the first argument after self.
+_C_READERS: tuple[tuple[str, str, int, str, str, str], ...] = (
+    # pandas hands local parquet/feather paths to pyarrow's C++ file objects (pa.OSFile)
+    ("pandas", "read_parquet", 0, "path", "r", "pandas"),
+    ("pandas", "DataFrame.to_parquet", 0, "path", "w", "pandas"),
+    ("pandas", "read_feather", 0, "path", "r", "pandas"),
+    ("pandas", "DataFrame.to_feather", 0, "path", "w", "pandas"),
+    ("pyarrow.parquet", "read_table", 0, "source", "r", "pyarrow"),
+    ("pyarrow.parquet", "write_table", 1, "where", "w", "pyarrow"),
+    ("pyarrow.parquet", "ParquetFile.__init__", 0, "source", "r", "pyarrow"),
+    ("pyarrow.parquet", "ParquetWriter.__init__", 0, "where", "w", "pyarrow"),
+    ("pyarrow.feather", "read_table", 0, "source", "r", "pyarrow"),
+    ("pyarrow.feather", "write_feather", 1, "dest", "w", "pyarrow"),
+    ("h5py", "File.__init__", 0, "name", "?", "h5py"),
+)
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".so", ".pyd", ".pth", ".dylib")
+_SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".nbrepro"}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+Open = tuple[Any, Any, int, str]  # path, mode, flags, seen_by
+
+# The audit hook cannot be removed, so it is installed once per process and forwards to
+# whichever collector is active.
+_sink: DataCollector | None = None
+_hook_installed = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open":
+        sink = _sink
+        if sink is not None and sink.active and threading.get_ident() != sink.worker_ident:
+            path = args[0]
+            if not isinstance(path, int):
+                sink.opens.append((path, args[1], args[2], "open"))
+
+
+class DataCollector:
+    def __init__(self, root: Path, store_dir: Path, hashes: FileHashes) -> None:
+        self.root = root
+        self.hashes = hashes
+        self.active = False
+        self.opens: list[Open] = []
+        self.worker_ident: int | None = None
+        self.tracked: list[str] = []
+        self._patches = Patches()
+        self._root = str(root)
+        self._inside_skip = tuple(
+            os.path.join(self._root, d) + os.sep for d in _SKIP_DIRS
+        ) + (str(store_dir) + os.sep,)
+        self._outside_skip = _outside_skip(store_dir)
+        self._home = os.path.expanduser("~")
+
+    # -- set up --------------------------------------------------------------------------
+    def install(self, watcher: ImportWatcher) -> None:
+        global _sink, _hook_installed
+        _sink = self
+        if not _hook_installed:
+            sys.addaudithook(_audit)
+            _hook_installed = True
+        for module in dict.fromkeys(m for m, *_ in _C_READERS):
+            watcher.on_import(module, self._patch_module)
+
+    def uninstall(self) -> None:
+        global _sink
+        if _sink is self:
+            _sink = None
+        self._patches.undo()
+
+    def _patch_module(self, module: Any) -> None:
+        for name, attr, pos, kw, mode, seen_by in _C_READERS:
+            if name != module.__name__:
+                continue
+            owner_name, _, method = attr.rpartition(".")
+            owner = getattr(module, owner_name) if owner_name else module
+            offset = 1 if owner_name else 0  # a method: skip self
+            self._patches.wrap(owner, method, self._make_wrapper(pos + offset, kw, mode, seen_by))
+
+    def _make_wrapper(self, pos: int, kw: str, mode: str, seen_by: str) -> Any:
+        def make(original: Any) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if self.active:
+                    target = kwargs.get(kw, args[pos] if len(args) > pos else None)
+                    if isinstance(target, (str, os.PathLike)):
+                        how = mode
+                        if how == "?":  # h5py: the mode argument, default "r"
+                            h5mode = kwargs.get("mode", args[pos + 1] if len(args) > pos + 1 else "r")
+                            how = "r" if h5mode in (None, "r") else "w"
+                        self.opens.append((target, how, 0, seen_by))
+                return original(*args, **kwargs)
+
+            return wrapper
+
+        return make
+
+    # -- hot path ------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.opens = []
+        self.active = True
+
+    def end(self) -> list[Open]:
+        self.active = False
+        opens, self.opens = self.opens, []
+        return opens
+
+    # -- declared data -------------------------------------------------------------------
+    def track(self, path: str | os.PathLike[str]) -> str:
+        """Declare a file or folder as data of every following record; returns its record path."""
+        full = os.path.realpath(os.path.expanduser(os.fspath(path)))
+        if not os.path.exists(full):
+            raise FileNotFoundError(f"nbrepro.track: {os.fspath(path)!r} does not exist")
+        if full not in self.tracked:
+            self.tracked.append(full)
+        return self.record_path(full)
+
+    # -- worker --------------------------------------------------------------------------
+    def part(self, opens: Iterable[Open], cwd: str, exclude: str | None) -> list[dict[str, Any]]:
+        """The ``data`` list of one record: every file seen or tracked, hashed now."""
+        seen: dict[tuple[str, str], str] = {}
+        for path, mode, flags, seen_by in opens:
+            full = self._resolve(path, cwd)
+            if full is None or full == exclude or self._skipped(full):
+                continue
+            seen.setdefault((full, _mode(mode, flags)), seen_by)
+        for target in self.tracked:
+            for full in _walk(target):
+                seen.setdefault((full, "r"), "track")
+        out = []
+        for (full, mode), seen_by in seen.items():
+            hashed = self.hashes.get(full)
+            if hashed is None:  # gone, a folder, a device: not data
+                continue
+            digest, size = hashed
+            out.append({"path": self.record_path(full), "hash": digest, "size": size, "mode": mode, "seen_by": seen_by})
+        out.sort(key=lambda e: (e["path"], e["mode"]))
+        return out
+
+    def record_path(self, full: str) -> str:
+        """Relative to the project root; ``~/…`` under the home folder; absolute elsewhere."""
+        if full.startswith(self._root + os.sep):
+            return Path(full).relative_to(self._root).as_posix()
+        if self._home not in ("", "/") and full.startswith(self._home + os.sep):
+            return "~/" + Path(full).relative_to(self._home).as_posix()
+        return Path(full).as_posix()
+
+    def _resolve(self, path: Any, cwd: str) -> str | None:
+        try:
+            text = os.fsdecode(os.fspath(path))
+        except TypeError:
+            return None
+        if not text or text.endswith(_CODE_SUFFIXES):
+            return None
+        return os.path.realpath(os.path.join(cwd, text))
+
+    def _skipped(self, full: str) -> bool:
+        if full.startswith(self._root + os.sep):
+            return full.startswith(self._inside_skip) or f"{os.sep}__pycache__{os.sep}" in full
+        return full.startswith(self._outside_skip) or "-packages" + os.sep in full
+
+
+def _mode(mode: Any, flags: int) -> str:
+    if isinstance(mode, str):
+        return "w" if any(c in mode for c in "wax+") else "r"
+    return "w" if flags & _WRITE_FLAGS else "r"
+
+
+def _walk(target: str) -> Iterable[str]:
+    if not os.path.isdir(target):
+        yield target
+        return
+    for folder, dirs, files in os.walk(target):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        for name in sorted(files):
+            yield os.path.join(folder, name)
+
+
+def _outside_skip(store_dir: Path) -> tuple[str, ...]:
+    """Places outside the project whose files are the machinery's, never a cell's data."""
+    home = os.path.expanduser("~")
+    places = {
+        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+        *site.getsitepackages(), site.getusersitepackages(),
+        str(store_dir), tempfile.gettempdir(),
+        "/proc", "/dev", "/sys", "/run", "/etc", "/usr", "/lib", "/var/lib", "/var/cache",
+        os.environ.get("IPYTHONDIR") or os.path.join(home, ".ipython"),
+        os.path.join(home, ".jupyter"), os.path.join(home, ".local"), os.path.join(home, ".cache"),
+        os.path.join(home, ".config"), os.path.join(home, ".matplotlib"), os.path.join(home, ".ipython"),
+    }
+    return tuple(os.path.realpath(p) + os.sep for p in places if p)
