@@ -56,12 +56,15 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def run_shell(cwd: Path, steps: list[dict[str, Any]], env: dict[str, str] | None = None, timeout: float = 120) -> list[dict[str, Any]]:
+def run_shell(
+    cwd: Path, steps: list[dict[str, Any]], env: dict[str, str] | None = None, timeout: float = 120,
+    python: str = sys.executable,
+) -> list[dict[str, Any]]:
     """Run ``steps`` in a fresh process with a real IPython shell (see tests/driver.py)."""
     steps_file = cwd.parent / f"steps-{os.getpid()}-{len(steps)}.json"
     steps_file.write_text(json.dumps(steps))
     proc = subprocess.run(
-        [sys.executable, str(HERE / "driver.py"), str(steps_file)],
+        [python, str(HERE / "driver.py"), str(steps_file)],
         cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -126,8 +126,10 @@ class DataCollector:
         self.active = True
 
     def end(self) -> list[Open]:
+        """The opens of the cell that ended, and the tracked paths as they stand now."""
         self.active = False
         opens, self.opens = self.opens, []
+        opens.extend((path, "r", 0, "track") for path in self.tracked)
         return opens
 
     # -- declared data -------------------------------------------------------------------
@@ -148,10 +150,11 @@ class DataCollector:
             full = self._resolve(path, cwd)
             if full is None or full == exclude or self._skipped(full):
                 continue
-            seen.setdefault((full, _mode(mode, flags)), seen_by)
-        for target in self.tracked:
-            for full in _walk(target):
-                seen.setdefault((full, "r"), "track")
+            if seen_by == "track":
+                for each in _walk(full):
+                    seen.setdefault((each, "r"), seen_by)
+            else:
+                seen.setdefault((full, _mode(mode, flags)), seen_by)
         out = []
         for (full, mode), seen_by in seen.items():
             hashed = self.hashes.get(full)
@@ -182,7 +185,12 @@ class DataCollector:
     def _skipped(self, full: str) -> bool:
         if full.startswith(self._root + os.sep):
             return full.startswith(self._inside_skip) or f"{os.sep}__pycache__{os.sep}" in full
-        return full.startswith(self._outside_skip) or "-packages" + os.sep in full
+        if "-packages" + os.sep in full:
+            return True
+        if self._home not in ("", "/") and full.startswith(self._home + os.sep):
+            # dot-folders in home are configuration and caches (~/.cache, ~/.ipython, ...)
+            return full[len(self._home) + 1 :].startswith(".")
+        return full.startswith(self._outside_skip)
 
 
 def _mode(mode: Any, flags: int) -> str:
@@ -203,14 +211,11 @@ def _walk(target: str) -> Iterable[str]:
 
 def _outside_skip(store_dir: Path) -> tuple[str, ...]:
     """Places outside the project whose files are the machinery's, never a cell's data."""
-    home = os.path.expanduser("~")
     places = {
         sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
         *site.getsitepackages(), site.getusersitepackages(),
         str(store_dir), tempfile.gettempdir(),
         "/proc", "/dev", "/sys", "/run", "/etc", "/usr", "/lib", "/var/lib", "/var/cache",
-        os.environ.get("IPYTHONDIR") or os.path.join(home, ".ipython"),
-        os.path.join(home, ".jupyter"), os.path.join(home, ".local"), os.path.join(home, ".cache"),
-        os.path.join(home, ".config"), os.path.join(home, ".matplotlib"), os.path.join(home, ".ipython"),
+        os.environ.get("IPYTHONDIR") or os.path.expanduser("~/.ipython"),
     }
     return tuple(os.path.realpath(p) + os.sep for p in places if p)
