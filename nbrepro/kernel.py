@@ -41,8 +41,14 @@ def execute(
     timeout: int = 600,
     kernel_name: str = "python3",
     allow_errors: bool = True,
+    extra_arguments: list[str] | None = None,
+    on_cell_executed: Any = None,
 ) -> nbformat.NotebookNode:
-    """Execute ``nb`` in place in a fresh kernel whose working directory is ``cwd``."""
+    """Execute ``nb`` in place in a fresh kernel whose working directory is ``cwd``.
+
+    ``extra_arguments`` go to the kernel (``--ext=nbrepro`` loads the recorder);
+    ``on_cell_executed(cell=, cell_index=, execute_reply=)`` is nbclient's per-cell hook.
+    """
     sockets = tempfile.mkdtemp(prefix="nbrepro-kernel-") if os.name == "posix" else None
     km = KernelManager(
         kernel_name=kernel_name,
@@ -57,6 +63,8 @@ def execute(
         timeout=timeout,
         allow_errors=allow_errors,
         resources={"metadata": {"path": str(cwd)}},
+        extra_arguments=list(extra_arguments or []),
+        **({"on_cell_executed": on_cell_executed} if on_cell_executed is not None else {}),
     )
     try:
         client.execute(env=kernel_env, cwd=str(cwd))

@@ -30,6 +30,7 @@ from .capture.files import FileHashes
 from .capture.git import DEFAULT_SNAPSHOT_MAX_BYTES, GitCollector
 from .capture.hardware import HardwareCollector
 from .capture.imports import ImportWatcher
+from .capture.params import assignments, is_parameters_cell
 from .capture.seeds import SeedCollector
 from .errors import StoreError
 from .hashing import hash_json
@@ -297,8 +298,10 @@ class Recorder:
             self._notebooks[key] = notebook_part(cell.notebook, self.root, Path(cell.cwd))
         notebook, notebook_file = self._notebooks[key]
         part = cell_part(cell.source, cell.cell_id, cell.execution_count)
+        tags: list[str] = []
         if notebook_file is not None:
             part["index"] = self._index.locate(notebook_file, cell.cell_id, part["source_hash"])
+            tags = self._index.tags(part["index"])
         exclude = os.path.realpath(notebook_file) if notebook_file is not None else None
         g = self.guard
         extra = {
@@ -308,6 +311,8 @@ class Recorder:
             "data": g.run("data", self._data.part, cell.opens, cell.cwd, exclude),
             "seeds": g.run("seeds", seeds.part, *cell.rng, cell.seeds_set, cell.unseeded, self._seeds.hashseed),
         }
+        if is_parameters_cell(cell.source, tags):
+            extra["params"] = assignments(cell.source)
         run = CellRun(
             run_id=uuid.uuid4().hex,
             session_id=self.session_id,

@@ -56,6 +56,7 @@ class NotebookIndex:
         self._key: tuple[str, int, int] | None = None
         self._by_id: dict[str, int] = {}
         self._by_hash: dict[str, list[int]] = {}
+        self._tags: dict[int, list[str]] = {}
 
     def locate(self, path: Path, cell_id: str | None, source_hash: str) -> int | None:
         try:
@@ -71,8 +72,12 @@ class NotebookIndex:
         matches = self._by_hash.get(source_hash)
         return matches[0] if matches else None
 
+    def tags(self, index: int | None) -> list[str]:
+        """The tags of cell ``index`` of the notebook last located in."""
+        return self._tags.get(index, []) if index is not None else []
+
     def _load(self, path: Path) -> None:
-        self._by_id, self._by_hash = {}, {}
+        self._by_id, self._by_hash, self._tags = {}, {}, {}
         try:
             with open(path, encoding="utf-8") as fh:
                 cells = json.load(fh).get("cells", [])
@@ -83,6 +88,9 @@ class NotebookIndex:
                 continue
             if isinstance(cell.get("id"), str):
                 self._by_id[cell["id"]] = index
+            tags = (cell.get("metadata") or {}).get("tags")
+            if isinstance(tags, list):
+                self._tags[index] = [t for t in tags if isinstance(t, str)]
             source = cell.get("source", "")
             if isinstance(source, list):
                 source = "".join(source)

@@ -16,6 +16,8 @@ from ..errors import NbreproError
 from .demo import demo
 from .log import log
 from .show import show
+from .stamp import stamp
+from .verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +29,8 @@ def cli() -> None:
 cli.add_command(log)
 cli.add_command(show)
 cli.add_command(demo)
+cli.add_command(verify)
+cli.add_command(stamp)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,57 @@
+"""``nbrepro verify``: rerun a notebook in a fresh kernel; a verdict and causes per cell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from ..nbio import write_atomic
+from ._common import console
+
+
+@click.command()
+@click.argument("notebook")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema nbrepro.verify/1).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report.")
+@click.option("--timeout", type=click.IntRange(min=1), default=600, show_default=True, help="Seconds per cell.")
+@click.option("--kernel", "kernel_name", default="python3", show_default=True, help="Kernel to run the notebook in.")
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="Run with this parameter value instead of the recorded one (papermill style).")
+def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, kernel_name: str,
+           parameters: tuple[tuple[str, str], ...]) -> None:
+    """Rerun NOTEBOOK in a fresh kernel and compare every cell with its record.
+
+    Exit codes: 0 every cell reproduced, 1 differences (or the rerun failed), 2 bad input.
+    """
+    from ..verify.report import html_page, terminal
+    from ..verify.runner import parse_param
+    from ..verify.runner import verify as run_verify
+
+    params = dict(parse_param(name, value) for name, value in parameters)
+    if html_file is not None and not Path(html_file).resolve().parent.is_dir():
+        raise UsageError(f"--html {html_file}: its folder does not exist")
+    out = console()
+    show_progress = not as_json and sys.stdout.isatty()
+    if show_progress:
+        from rich.progress import Progress
+
+        with Progress(console=out, transient=True) as progress:
+            task = progress.add_task(f"rerunning {notebook}", total=None)
+            report, extras = run_verify(
+                notebook, params=params, timeout=timeout, kernel_name=kernel_name,
+                on_cell=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    else:
+        report, extras = run_verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name)
+    if html_file is not None:
+        write_atomic(Path(html_file), html_page(report, extras))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        terminal(report, out)
+    sys.exit(0 if report["verdict"] == "reproduced" else 1)
+

@@ -1,0 +1,1 @@
+"""nbrepro verify: rerun a notebook and explain every difference."""

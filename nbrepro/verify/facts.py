@@ -1,0 +1,208 @@
+"""What a session knew about each cell of a notebook, from the store, from a stamp, or from
+the saved outputs alone: the one shape that verify compares and `nbrepro stamp` writes.
+
+Cells are matched to the notebook as it is now: by cell id, else by source hash (the nearest
+to the recorded position when a source repeats), else by recorded position when the cell's
+source has since changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import nbformat
+
+from .. import outputs as canon
+from ..hashing import hash_text
+
+STAMP_SCHEMA = "nbrepro.stamp/1"
+
+
+@dataclass
+class CellFacts:
+    index: int
+    source_hash: str | None = None
+    status: str = "ok"
+    run_id: str | None = None
+    outputs_hash: str | None = None
+    outputs: list[dict[str, Any]] | None = None  # canonical outputs, when the store has them
+    data: list[dict[str, Any]] = field(default_factory=list)
+    seeds_set: dict[str, Any] = field(default_factory=dict)
+    unseeded: list[str] = field(default_factory=list)
+    imported: dict[str, str] = field(default_factory=dict)
+    local_modules: dict[str, str] = field(default_factory=dict)
+    snapshot: str | None = None
+    order: list[int] = field(default_factory=list)  # notebook indices run up to this cell's run
+    params: dict[str, Any] = field(default_factory=dict)  # set when this is a parameters cell
+
+
+@dataclass
+class SessionFacts:
+    source: str  # "store", "stamp", "outputs" (saved outputs only), or "rerun"
+    session_id: str | None = None
+    cells: dict[int, CellFacts] = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    git: dict[str, Any] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)
+    pythonhashseed: str | None = None
+
+    # -- stamp ---------------------------------------------------------------------------
+    def to_stamp(self) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+        """(notebook metadata, per-cell metadata) for ``metadata.nbrepro``; outputs stay out:
+        a stamped notebook carries its outputs itself."""
+        top = {
+            "schema": STAMP_SCHEMA,
+            "session_id": self.session_id,
+            "order": self.order,
+            "params": self.params,
+            "git": self.git,
+            "hardware": self.hardware,
+            "pythonhashseed": self.pythonhashseed,
+        }
+        cells = {}
+        for index, cell in self.cells.items():
+            entry = {k: v for k, v in asdict(cell).items() if k not in ("outputs", "index")}
+            cells[index] = entry
+        return top, cells
+
+    @classmethod
+    def from_stamp(cls, nb: nbformat.NotebookNode) -> SessionFacts | None:
+        top = (nb.metadata or {}).get("nbrepro")
+        if not isinstance(top, Mapping) or top.get("schema") != STAMP_SCHEMA:
+            return None
+        facts = cls(
+            source="stamp",
+            session_id=top.get("session_id"),
+            order=list(top.get("order") or []),
+            params=dict(top.get("params") or {}),
+            git=dict(top.get("git") or {}),
+            hardware=dict(top.get("hardware") or {}),
+            pythonhashseed=top.get("pythonhashseed"),
+        )
+        for index, cell in enumerate(nb.cells):
+            entry = (cell.get("metadata") or {}).get("nbrepro")
+            if cell.cell_type != "code" or not isinstance(entry, Mapping):
+                continue
+            known = {k: entry[k] for k in CellFacts.__dataclass_fields__ if k in entry and k not in ("index", "outputs")}
+            facts.cells[index] = CellFacts(index=index, **known)
+        return facts
+
+
+def saved_outputs_only(nb: nbformat.NotebookNode) -> SessionFacts:
+    """The last resort: the notebook's saved outputs, with no provenance to name causes."""
+    facts = SessionFacts(source="outputs")
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count")):
+            facts.cells[index] = CellFacts(index=index, source_hash=hash_text(cell.source))
+    return facts
+
+
+def from_records(
+    records: list[dict[str, Any]], nb: nbformat.NotebookNode, get_blob: Any, source: str = "store",
+    positions: list[int | None] | None = None,
+) -> SessionFacts:
+    """Facts of one session's records (oldest first), matched to the cells of ``nb``.
+
+    ``positions`` gives each record's notebook index directly (a rerun knows which cell it
+    ran); otherwise records are matched by cell id, source hash, then recorded position.
+    """
+    first = records[0] if records else {}
+    facts = SessionFacts(
+        source=source,
+        session_id=first.get("session_id"),
+        hardware=_hardware(first.get("hardware"), get_blob),
+        pythonhashseed=(first.get("seeds") or {}).get("pythonhashseed") if isinstance(first.get("seeds"), dict) else None,
+    )
+    matcher = _Matcher(nb)
+    for n, rec in enumerate(records):
+        cell = rec.get("cell") or {}
+        index = positions[n] if positions is not None else matcher.match(cell)
+        if index is None:  # a cell the notebook does not have (papermill's injected one)
+            facts.params.update(rec.get("params") or {})
+            continue
+        facts.order.append(index)
+        git = rec.get("git") if isinstance(rec.get("git"), dict) else {}
+        env = rec.get("env") if isinstance(rec.get("env"), dict) else {}
+        seeds = rec.get("seeds") if isinstance(rec.get("seeds"), dict) else {}
+        out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
+        if not facts.git and git.get("commit") is not None:
+            facts.git = {k: git.get(k) for k in ("commit", "branch", "dirty", "snapshot")}
+        facts.params.update(rec.get("params") or {})
+        facts.cells[index] = CellFacts(
+            index=index,
+            source_hash=cell.get("source_hash"),
+            status=rec.get("status", "ok"),
+            run_id=rec.get("run_id"),
+            outputs_hash=out.get("hash"),
+            outputs=_stored_outputs(out, get_blob),
+            data=[e for e in rec.get("data") or [] if isinstance(e, dict)] if isinstance(rec.get("data"), list) else [],
+            seeds_set=dict(seeds.get("set") or {}),
+            unseeded=list(seeds.get("unseeded") or []),
+            imported=dict(env.get("imported") or {}),
+            local_modules=dict(env.get("local_modules") or {}),
+            snapshot=git.get("snapshot") if isinstance(git.get("snapshot"), str) else None,
+            order=list(facts.order),
+            params=dict(rec.get("params") or {}),
+        )
+    return facts
+
+
+class _Matcher:
+    def __init__(self, nb: nbformat.NotebookNode) -> None:
+        self.by_id: dict[str, int] = {}
+        self.by_hash: dict[str, list[int]] = {}
+        self.code: set[int] = set()
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            self.code.add(index)
+            if cell.get("id"):
+                self.by_id[cell["id"]] = index
+            self.by_hash.setdefault(hash_text(cell.source), []).append(index)
+
+    def match(self, cell: Mapping[str, Any]) -> int | None:
+        if cell.get("id") and cell["id"] in self.by_id:
+            return self.by_id[cell["id"]]
+        recorded = cell.get("index")
+        candidates = self.by_hash.get(cell.get("source_hash") or "", [])
+        if candidates:
+            if isinstance(recorded, int):
+                return min(candidates, key=lambda i: abs(i - recorded))
+            return candidates[0]
+        if isinstance(recorded, int) and recorded in self.code:
+            return recorded  # the same place, its source since edited
+        return None
+
+
+def _stored_outputs(part: Mapping[str, Any], get_blob: Any) -> list[dict[str, Any]] | None:
+    items = part.get("items")
+    if not isinstance(items, list) or part.get("truncated") or part.get("streams") is False:
+        return None
+    contents = []
+    for item in items:
+        blob = get_blob(item["blob"]) if item.get("blob") else None
+        if blob is None:
+            return None
+        contents.append((item["output"], blob))
+    return canon.canonical(canon.rebuild(contents))
+
+
+def _hardware(part: Any, get_blob: Any) -> dict[str, Any]:
+    if not isinstance(part, dict) or "id" not in part:
+        return {}
+    blob = get_blob(part["id"]) or {}
+    merged = {**blob, **part}
+    keep = ("cpu", "cores", "memory_bytes", "os", "gpus", "arch", "blas", "threads")
+    return {k: merged[k] for k in keep if k in merged}
+
+
+def latest_session(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the session that wrote last, oldest first."""
+    records = list(records)
+    if not records:
+        return []
+    last = records[-1]["session_id"]
+    return [r for r in records if r["session_id"] == last]

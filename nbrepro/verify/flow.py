@@ -1,0 +1,383 @@
+"""Static name flow between notebook cells: which earlier cell each name a cell reads came from.
+
+``nbrepro verify`` finds a difference in one cell and must say which later differences may
+follow from it: every cell whose state was computed, directly or through other cells, from
+names that cell bound. The sources are only read, never run, so the flow is an
+over-approximation built from names alone:
+
+- a method call on a bare name (``x.append(1)``, ``df.fillna(0, inplace=True)``) and any
+  store through it (``x.a = 1``, ``x[k] = 1``, ``x += 1``) count as defining ``x``: the
+  analysis cannot tell a mutating method from a pure one;
+- a function's free names count as read where the function is defined, not where it is called.
+
+Three refinements keep the flow from chaining every cell to every other:
+
+- a name the cell itself bound unconditionally earlier on (a top-level assignment, import,
+  ``def`` or ``class``) is not a read of an earlier cell's value when read afterwards;
+- a method called on a name an ``import`` bound (``np.zeros(3)``) does not redefine it: it
+  would make every cell that touches numpy a definer of ``np``;
+- builtins are not uses, except in ``dependencies``, where a builtin name read after an
+  earlier cell rebound it (``max = 3``) does come from that cell.
+
+Not seen: ``from m import *`` (its names are unknown), ``exec``/``eval`` and ``globals()``
+writes, state reached without a name (files, module globals set inside library calls).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+# IPython puts these into builtins in every kernel; a plain interpreter's dir(builtins) lacks them.
+_BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "__IPYTHON__"}
+# Magics whose body (cell) or argument (line) is Python run in the user namespace.
+_PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "prun", "capture"})
+_PYTHON_LINE_MAGICS = frozenset({"time", "timeit", "prun"})
+# IPython calls whose string arguments expand $name, ${name} and {name} from the namespace.
+_EXPANDING_CALLS = frozenset({"system", "getoutput", "run_line_magic", "run_cell_magic"})
+_EXPANDED = re.compile(r"\$\{?([A-Za-z_]\w*)|(?<![{$])\{([A-Za-z_]\w*)")
+_LEADING_OPTIONS = re.compile(r"^(?:\s*-\w+(?:\s+\d+)?)+\s+")  # %timeit -n 10 -o ...
+
+_TRANSFORMER = TransformerManager()
+
+
+@dataclass(frozen=True)
+class CellNames:
+    """Names a cell binds or changes (``defines``) and names whose earlier value it reads (``uses``)."""
+
+    defines: frozenset[str]
+    uses: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What ``dependencies`` needs beyond ``CellNames``; see the module docstring."""
+
+    defines: frozenset[str] = frozenset()
+    uses: frozenset[str] = frozenset()
+    builtins_read: frozenset[str] = frozenset()
+    imported: frozenset[str] = frozenset()  # bound by an import statement
+    called_only: frozenset[str] = frozenset()  # "defined" only through a method call on them
+
+
+def cell_names(source: str) -> CellNames:
+    """Names a cell's source defines and uses; empty sets when it is not valid (I)Python."""
+    facts = _analyze(source)
+    return CellNames(facts.defines, facts.uses)
+
+
+def dependencies(sources: list[str]) -> list[dict[str, int]]:
+    """For each cell, each name it uses mapped to the latest earlier cell that defines it.
+
+    Names no earlier cell defines (builtins, names from outside the notebook) are left out.
+    """
+    definer: dict[str, int] = {}
+    imported: set[str] = set()  # names whose current definer bound them with an import
+    result = []
+    for i, source in enumerate(sources):
+        facts = _analyze(source)
+        reads = facts.uses | facts.builtins_read
+        result.append({name: definer[name] for name in sorted(reads) if name in definer})
+        for name in facts.defines:
+            if name in facts.called_only and name in imported:
+                continue
+            definer[name] = i
+            if name in facts.imported:
+                imported.add(name)
+            else:
+                imported.discard(name)
+    return result
+
+
+def downstream(sources: list[str], index: int) -> set[int]:
+    """Cells whose state came from cell ``index``, directly or through other cells."""
+    if not 0 <= index < len(sources):
+        raise IndexError(f"cell {index} out of range for {len(sources)} cells")
+    reached = {index}
+    for i, deps in enumerate(dependencies(sources)[index + 1 :], start=index + 1):
+        if reached.intersection(deps.values()):  # dependencies point backwards: one pass is closure
+            reached.add(i)
+    return reached - {index}
+
+
+@lru_cache(maxsize=1024)
+def _analyze(source: str) -> _Facts:
+    """Cached: ``downstream`` is asked once per differing cell, over the same sources."""
+    try:
+        tree = ast.parse(_TRANSFORMER.transform_cell(source))
+    except (SyntaxError, ValueError):  # ValueError: null bytes in the source
+        return _Facts()
+    magic = _cell_magic(tree)
+    if magic is not None:
+        return magic
+    uses: set[str] = set()
+    builtins_read: set[str] = set()
+    defines: set[str] = set()
+    imported: set[str] = set()
+    strong: set[str] = set()  # defined otherwise than by a method call alone
+    bound: set[str] = set()  # unconditionally bound by an earlier statement of this cell
+    for stmt in tree.body:
+        scope = _Scope("module")
+        scope.visit(stmt)
+        refs = scope.module_refs()
+        read = {name for name, _ in refs} - bound
+        uses |= read - _BUILTINS
+        builtins_read |= read & _BUILTINS
+        called = {name for name, how in refs if how == "call"}
+        mutated = {name for name, how in refs if how == "mutate"}
+        defines |= scope.stores | scope.global_stores | mutated | called
+        strong |= scope.stores | scope.global_stores | mutated
+        imported = (imported - scope.stores) | scope.imported
+        bound |= _bound_by(stmt)
+    return _Facts(
+        frozenset(defines), frozenset(uses), frozenset(builtins_read), frozenset(imported), frozenset(defines - strong)
+    )
+
+
+def _cell_magic(tree: ast.Module) -> _Facts | None:
+    """The facts of a ``%%time``-like cell, taken from its Python body; None for other cells."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        return None
+    call = _ipython_call(tree.body[0].value, "run_cell_magic")
+    if call is None or len(call.args) != 3 or not all(_is_str(a) for a in call.args):
+        return None
+    name, line, body = (a.value for a in call.args)  # type: ignore[attr-defined]
+    if name not in _PYTHON_CELL_MAGICS:
+        return None
+    inner = _analyze(body)
+    if name != "capture":
+        return inner
+    output = {word for word in line.split() if not word.startswith("-")}  # %%capture [--opts] [name]
+    return _Facts(
+        inner.defines | output, inner.uses, inner.builtins_read, inner.imported - output, inner.called_only - output
+    )
+
+
+def _bound_by(stmt: ast.stmt) -> set[str]:
+    """Names a top-level statement binds whenever it completes, so later reads see this value."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return {_import_name(a) for a in stmt.names if a.name != "*"}
+    if isinstance(stmt, ast.Assign):
+        return {n for t in stmt.targets for n in _target_names(t)}
+    if isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and (isinstance(stmt, ast.AugAssign) or stmt.value):
+        return _target_names(stmt.target)
+    return set()
+
+
+def _target_names(target: ast.expr) -> set[str]:
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {n for t in target.elts for n in _target_names(t)}
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return set()  # x.a = ..., x[k] = ...: x itself keeps its earlier value
+
+
+def _import_name(alias: ast.alias) -> str:
+    return alias.asname or alias.name.split(".")[0]
+
+
+def _is_str(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _ipython_call(node: ast.expr, *methods: str) -> ast.Call | None:
+    """``node`` when it is ``get_ipython().<method>(...)`` for one of ``methods``."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in methods
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "get_ipython"
+    ):
+        return node
+    return None
+
+
+def _base_name(node: ast.expr) -> str | None:
+    """``x`` for ``x``, ``x.a``, ``x[k]``, ``x.a[k].b``: the name whose object a store changes."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _params(args: ast.arguments) -> set[str]:
+    names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
+    return names | {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+
+
+class _Scope(ast.NodeVisitor):
+    """Names one scope binds and refers to. A nested scope is visited on its own and hands back
+    only the references it cannot resolve itself, so closures over a function's locals never
+    reach module level while reads of module names do.
+
+    A reference is ``(name, how)`` with ``how`` one of "load", "mutate" (a store through the
+    name) or "call" (a method called on the name).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "module", "function", "class" or "comprehension"
+        self.refs: set[tuple[str, str]] = set()
+        self.stores: set[str] = set()
+        self.imported: set[str] = set()
+        self.declared_global: set[str] = set()
+        self.declared_nonlocal: set[str] = set()
+        self.inner_refs: set[tuple[str, str]] = set()  # unresolved references of nested scopes
+        self.global_refs: set[tuple[str, str]] = set()  # references that ``global`` sent to module level
+        self.global_stores: set[str] = set()  # module names bound inside functions through ``global``
+        self.walrus: set[str] = set()  # comprehension only: bound in the enclosing scope
+
+    # -- resolution -------------------------------------------------------------------------
+    def free_refs(self) -> set[tuple[str, str]]:
+        """References this scope leaves to the enclosing one; ``global`` ones go to global_refs."""
+        local = self.stores - self.declared_global - self.declared_nonlocal
+        # A class body's names are invisible to the functions nested in it.
+        inner_local = set() if self.kind == "class" else local
+        free = set()
+        for refs, hidden in ((self.refs, local), (self.inner_refs, inner_local)):
+            for ref in refs:
+                if ref[0] in self.declared_global:
+                    self.global_refs.add(ref)
+                elif ref[0] not in hidden:
+                    free.add(ref)
+        self.global_stores |= self.stores & self.declared_global
+        return free
+
+    def module_refs(self) -> set[tuple[str, str]]:
+        """At module level every reference, resolved or sent up through ``global``, is global."""
+        return self.refs | self.inner_refs | self.global_refs
+
+    def _nested(self, child: _Scope, body: list[ast.AST]) -> None:
+        for node in body:
+            child.visit(node)
+        self.inner_refs |= child.free_refs()
+        self.global_refs |= child.global_refs
+        self.global_stores |= child.global_stores
+        (self.walrus if self.kind == "comprehension" else self.stores).update(child.walrus)
+
+    # -- names ------------------------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.refs.add((node.id, "load"))
+        else:
+            self.stores.add(node.id)
+
+    def _store_through(self, node: ast.Attribute | ast.Subscript) -> None:
+        name = _base_name(node)
+        if name is not None and not isinstance(node.ctx, ast.Load):
+            self.refs.add((name, "mutate"))
+        self.generic_visit(node)
+
+    visit_Attribute = visit_Subscript = _store_through
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name):  # x += 1 reads x first
+            self.refs.add((node.target.id, "load"))
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is None and isinstance(node.target, ast.Name):
+            self.visit(node.annotation)  # a bare annotation evaluates, but binds nothing
+        else:
+            self.generic_visit(node)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        (self.walrus if self.kind == "comprehension" else self.stores).add(node.target.id)
+        self.visit(node.value)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.declared_global.update(node.names)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self.declared_nonlocal.update(node.names)
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        names = {_import_name(a) for a in node.names if a.name != "*"}
+        self.stores |= names
+        self.imported |= names
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self.stores.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.name:
+            self.stores.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self.stores.add(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest:
+            self.stores.add(node.rest)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            self.refs.add((node.func.value.id, "call"))
+        if _ipython_call(node, *_EXPANDING_CALLS):
+            self._ipython_arguments(node)
+        self.generic_visit(node)
+
+    def _ipython_arguments(self, node: ast.Call) -> None:
+        """Names a shell command or magic line reads through $name or {name}, and the Python of
+        ``%time``-like line magics."""
+        texts = [a.value for a in node.args if _is_str(a)]  # type: ignore[attr-defined]
+        for text in texts:
+            for match in _EXPANDED.finditer(text):
+                self.refs.add((match.group(1) or match.group(2), "load"))
+        if node.func.attr == "run_line_magic" and len(texts) == 2 and texts[0] in _PYTHON_LINE_MAGICS:  # type: ignore[attr-defined]
+            try:
+                tree = ast.parse(_TRANSFORMER.transform_cell(_LEADING_OPTIONS.sub("", texts[1])))
+            except SyntaxError:
+                return
+            for stmt in tree.body:
+                self.visit(stmt)
+
+    # -- nested scopes ----------------------------------------------------------------------
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        args = node.args
+        outer: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        if not isinstance(node, ast.Lambda):
+            self.stores.add(node.name)
+            annotations = (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+            outer += [*node.decorator_list, *(a.annotation for a in annotations if a and a.annotation)]
+            outer += [node.returns] if node.returns else []
+        for expr in outer:  # evaluated when the def runs, in this scope
+            self.visit(expr)
+        child = _Scope("function")
+        child.stores |= _params(args)
+        self._nested(child, node.body if isinstance(node.body, list) else [node.body])
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for expr in (*node.decorator_list, *node.bases, *node.keywords):
+            self.visit(expr)
+        self.stores.add(node.name)
+        self._nested(_Scope("class"), node.body)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
+        first, *rest = node.generators
+        self.visit(first.iter)  # the outermost iterable is evaluated in the enclosing scope
+        body: list[ast.AST] = [first.target, *first.ifs]
+        for gen in rest:
+            body += [gen.iter, gen.target, *gen.ifs]
+        body += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+        self._nested(_Scope("comprehension"), body)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
