@@ -26,9 +26,11 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     except (OSError, UnicodeDecodeError) as exc:
         raise NotebookError(f"{path}: cannot read it ({exc.__class__.__name__})") from None
     try:
-        nb = nbformat.reads(text, as_version=4)
+        json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    try:
+        nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for malformed input
         raise NotebookError(f"{path}: not a Jupyter notebook ({_first_line(exc)})") from None
     try:

@@ -38,6 +38,7 @@ class _State:
 
     outdir: Path | None = None
     active: Results | None = None
+    last: Results | None = None
     figure_counts: dict[int, int] = {}
 
 
@@ -73,6 +74,7 @@ class Results:
         self.current: int | None = None
         self._displays: dict[int, int] = {}
         self._shown: TextIO | None = None
+        _State.last = self
 
     @contextlib.contextmanager
     def cell(self, index: int, expect_error: str | None = None) -> Iterator[None]:
@@ -117,6 +119,12 @@ class Results:
             self._displays[index] = count = self._displays.get(index, 0) + 1
             self.values[f"cell_{index}_display_{count}"] = obj
             print(repr(obj), file=self._shown or sys.stdout)
+
+
+def last_results() -> Results | None:
+    """The latest run's full record (per-cell output, errors, figures): ``run()``
+    returns only its values."""
+    return _State.last
 
 
 def _named(exc: BaseException, name: str) -> bool:

@@ -83,7 +83,9 @@ class ResultSpec:
     an object it displays ("display"). Display keys are numbered per cell in the order
     the calls are written; the runtime numbers them as they run, which agrees unless a
     display call sits in a loop or a branch, or runs inside one of the notebook's
-    functions (then it is recorded under the calling cell and not listed here)."""
+    functions (then it is recorded under the calling cell and not listed here). A last
+    expression that evaluates to None (a call like ``df.info()``) records nothing, as a
+    notebook shows nothing for it."""
 
     key: str
     cell: int
@@ -92,6 +94,8 @@ class ResultSpec:
 
 @dataclass
 class Transformed:
+    """``pipeline.py``'s source and what the package assembly needs to know about it."""
+
     source: str
     parameters: list[Parameter]
     requirements: list[str]
@@ -142,8 +146,12 @@ def transform(
     sections = [s for s in sections if s.cells]
 
     all_cells = [c for s in sections for c in s.cells]
-    parameters = _take_parameters(next(c for c in all_cells if c.index == params_cell)) if params_cell is not None else []
+    for cell in all_cells:
+        _fill_empty_bodies(ast.Module(cell.body, []))
+    by_index = {c.index: c for c in all_cells}
+    parameters = _take_parameters(by_index[params_cell]) if params_cell is not None else []
     _check_names(all_cells, parameters, params_cell, ctx)
+    modules = _imported_modules([ast.Module(c.body, []) for c in all_cells])
     imports, defs = _hoist(all_cells)
 
     steps = _step_names(sections)
@@ -161,7 +169,7 @@ def transform(
         parameters=parameters,
         requirements=list(dict.fromkeys(ctx.requirements)),
         rewrites=sorted(ctx.rewrites, key=lambda r: r.cell),
-        imports=_imported_modules([p.module for p in trees.values()]),
+        imports=modules,
         steps=steps,
         results=ctx.results,
         error_cells=sorted(expect_errors),
@@ -327,7 +335,8 @@ class _CellRewriter(ast.NodeTransformer):
             specs, dropped = _requirements(pip)
             self.ctx.requirements.extend(specs)
             note = f"; ignored {' '.join(dropped)}" if dropped else ""
-            self.ctx.report(i, "pip-install", f"cell {i}: `{text}` became requirements {', '.join(specs) or '(none)'}{note}")
+            became = ", ".join(specs) or "(none)"
+            self.ctx.report(i, "pip-install", f"cell {i}: `{text}` became requirements {became}{note}")
             return []
         if method in ("system", "getoutput"):
             self.ctx.report(i, "shell", f"cell {i}: `{text}` runs through _runtime.shell")
@@ -346,7 +355,8 @@ class _CellRewriter(ast.NodeTransformer):
                 body = ast.parse(TransformerManager().transform_cell(code)).body
             except SyntaxError:
                 return self._kept(text, args)
-            self.ctx.report(i, "unwrapped-timing", f"cell {i}: `{text.splitlines()[0]}` removed; the code runs once, untimed")
+            first = text.splitlines()[0]
+            self.ctx.report(i, "unwrapped-timing", f"cell {i}: `{first}` removed; the code runs once, untimed")
             return self.rewrite(body)
         return self._kept(text, args)
 
@@ -370,8 +380,9 @@ class _CellRewriter(ast.NodeTransformer):
 def _rewrite_cell(index: int, parsed: _Parsed, expect_error: str | None, ctx: _Context) -> _Cell:
     rewriter = _CellRewriter(index, ctx)
     body = rewriter.rewrite(parsed.module.body)
-    if body and isinstance(body[-1], ast.Expr) and _shows_value(body[-1].value, ctx) and not parsed.quiet:
-        body[-1] = _expr(f"{ctx.results_name}.value({index}, {ast.unparse(body[-1].value)})")
+    last = body[-1] if body else None
+    if isinstance(last, ast.Expr) and not _is_marker(last) and _shows_value(last.value, ctx) and not parsed.quiet:
+        body[-1] = _expr(f"{ctx.results_name}.value({index}, {ast.unparse(last.value)})")
         ctx.results.append(ResultSpec(f"cell_{index}", index, "value"))
         ctx.report(index, "result", f"cell {index}: last expression recorded as result cell_{index}")
     if rewriter.plots:
@@ -379,20 +390,6 @@ def _rewrite_cell(index: int, parsed: _Parsed, expect_error: str | None, ctx: _C
     if any(isinstance(n, ast.Name) and n.id == "get_ipython" for n in ast.walk(ast.Module(body, []))):
         ctx.report(index, "kept-magic", f"cell {index}: calls get_ipython(), which fails outside IPython")
     return _Cell(index, body, expect_error)
-
-
-def _shows_value(node: ast.expr, ctx: _Context) -> bool:
-    """Whether a notebook would show this last expression as the cell's result."""
-    if isinstance(node, (ast.Await, ast.Yield, ast.YieldFrom)):
-        return False
-    if not isinstance(node, ast.Call):
-        return True
-    func = node.func
-    if isinstance(func, ast.Name) and func.id in ("print", "display"):
-        return False
-    if isinstance(func, ast.Attribute) and func.attr == "plot":
-        return False
-    return _root_name(func) not in ctx.plt_names | {ctx.results_name, "_runtime"}
 
 
 def _ends_with_semicolon(source: str) -> bool:
@@ -405,3 +402,541 @@ def _ends_with_semicolon(source: str) -> bool:
     except (tokenize.TokenError, SyntaxError):
         return False
     return last is not None and last.type == tokenize.OP and last.string == ";"
+
+
+def _shows_value(node: ast.expr, ctx: _Context) -> bool:
+    """Whether a notebook would show this last expression as the cell's result."""
+    if not isinstance(node, ast.Call):
+        return not isinstance(node, (ast.Await, ast.Yield, ast.YieldFrom))
+    func = node.func
+    if isinstance(func, ast.Name) and func.id in ("print", "display"):
+        return False
+    if isinstance(func, ast.Attribute) and func.attr == "plot":
+        return False
+    return _root_name(func) not in ctx.plt_names | {ctx.results_name, "_runtime"}
+
+
+def _root_name(node: ast.expr) -> str | None:
+    """``plt`` for ``plt.gca().set_title``: the name a chain of attributes and calls starts at."""
+    while isinstance(node, (ast.Attribute, ast.Call)):
+        node = node.value if isinstance(node, ast.Attribute) else node.func
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _is_display(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id == "display") or ast.unparse(func) == "IPython.display.display"
+
+
+def _is_show(func: ast.expr, plt_names: frozenset[str]) -> bool:
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "show"
+        and (
+            (isinstance(func.value, ast.Name) and func.value.id in plt_names)
+            or ast.unparse(func.value) == "matplotlib.pyplot"
+        )
+    )
+
+
+def _pyplot_aliases(modules: list[ast.Module]) -> frozenset[str]:
+    names = {"plt"}
+    for module in modules:
+        for node in ast.walk(module):
+            if isinstance(node, ast.Import):
+                names.update(a.asname for a in node.names if a.name == "matplotlib.pyplot" and a.asname)
+            elif isinstance(node, ast.ImportFrom) and node.module == "matplotlib":
+                names.update(a.asname or a.name for a in node.names if a.name == "pyplot")
+    return frozenset(names)
+
+
+def _expr(source: str) -> ast.Expr:
+    stmt = ast.parse(source).body[0]
+    assert isinstance(stmt, ast.Expr)
+    return stmt
+
+
+def _parse_expression(source: str) -> ast.expr | None:
+    try:
+        return ast.parse(source.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+
+
+def _shell_call(cmd: str, *, echo: bool) -> ast.expr:
+    call = _expr("_runtime.shell(None)" if echo else "_runtime.shell(None, echo=False)").value
+    assert isinstance(call, ast.Call)
+    call.args = [_interpolated(cmd)]
+    return call
+
+
+def _interpolated(cmd: str) -> ast.expr:
+    """IPython expands ``{expr}`` in a shell command from the notebook's namespace; an
+    f-string does the same. Braces holding no expression (awk's ``{print $1}``) stay."""
+    parts: list[str] = []
+    found = False
+    pos = 0
+    for match in re.finditer(r"\{([^{}]*)\}", cmd):
+        parts.append(_escape_braces(cmd[pos : match.start()]))
+        if match.group(1).strip() and _parse_expression(match.group(1)) is not None:
+            parts.append(match.group(0))
+            found = True
+        else:
+            parts.append(_escape_braces(match.group(0)))
+        pos = match.end()
+    parts.append(_escape_braces(cmd[pos:]))
+    if found:
+        with_names = _parse_expression("f" + repr("".join(parts)))
+        if with_names is not None:
+            return with_names
+    return ast.Constant(cmd)
+
+
+def _escape_braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _pip_args(method: str, args: list[str]) -> str | None:
+    """The arguments of a ``%pip install`` or ``!pip install``, or None for anything else."""
+    if method == "run_line_magic" and args[0] == "pip":
+        command, _, rest = args[1].strip().partition(" ")
+        return rest if command == "install" else None
+    if method == "system":
+        match = _PIP_COMMAND.match(args[0])
+        return match.group("args") if match else None
+    return None
+
+
+def _requirements(args: str) -> tuple[list[str], list[str]]:
+    """Package specs, and the options left out (with their values)."""
+    try:
+        words = shlex.split(args, comments=True)
+    except ValueError:
+        words = args.split()
+    specs: list[str] = []
+    dropped: list[str] = []
+    it = iter(words)
+    for word in it:
+        if word.startswith("-"):
+            dropped.append(word)
+            if word in _PIP_VALUE_FLAGS:
+                dropped.extend(w for w in [next(it, "")] if w)
+        else:
+            specs.append(word)
+    return specs, dropped
+
+
+# --- scopes and names ---------------------------------------------------------------
+
+
+def _scope_nodes(body: list[ast.stmt]) -> list[ast.AST]:
+    """Every node that runs in the scope of ``body`` itself, not in functions or classes
+    it defines (their names, decorators and defaults do run there)."""
+    out: list[ast.AST] = []
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            children: list[ast.AST] = [*getattr(node, "decorator_list", []), *node.args.defaults]
+            children += [d for d in node.args.kw_defaults if d is not None]
+        elif isinstance(node, ast.ClassDef):
+            children = [*node.decorator_list, *node.bases, *node.keywords]
+        else:
+            children = list(ast.iter_child_nodes(node))
+        stack.extend(reversed(children))
+    return out
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _bound_names(body: list[ast.stmt]) -> set[str]:
+    """Names that ``body`` binds in its own scope: the names a step declares ``global``."""
+    names: set[str] = set()
+    comprehension_vars = {
+        id(n)
+        for c in _scope_nodes(body)
+        if isinstance(c, _COMPREHENSIONS)
+        for g in c.generators
+        for n in ast.walk(g.target)
+    }
+    for node in _scope_nodes(body):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and id(node) not in comprehension_vars:
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(a.asname or a.name.partition(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
+        elif isinstance(node, ast.Global):
+            names.update(node.names)
+    return names
+
+
+def _eager_names(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> set[str]:
+    """Names a ``def``/``class`` statement reads when it runs (decorators, defaults,
+    annotations, a class body): moved to module level, they must exist at import."""
+    reads: list[ast.AST] = [*node.decorator_list]
+    if isinstance(node, ast.ClassDef):
+        reads += [*node.bases, *node.keywords, *node.body]
+    else:
+        arguments = node.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+        reads += [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
+        reads += [a.annotation for a in every if a is not None and a.annotation is not None]
+        reads += [node.returns] if node.returns is not None else []
+    nodes = _scope_nodes(reads)  # type: ignore[arg-type]
+    loads = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    for inner in nodes:
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            loads |= _eager_names(inner)
+    return loads - _bound_names(node.body) if isinstance(node, ast.ClassDef) else loads
+
+
+def _identifiers(module: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.partition(".")[0])
+    return names
+
+
+def _imported_modules(modules: list[ast.Module]) -> list[str]:
+    """Top-level names of every module imported anywhere, in order of appearance."""
+    found: dict[str, None] = {}
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.Import):
+            found.update(dict.fromkeys(a.name.partition(".")[0] for a in node.names))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module != "__future__":
+            found[node.module.partition(".")[0]] = None
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for module in modules:
+        visit(module)
+    return list(found)
+
+
+class _StepScope(ast.NodeTransformer):
+    """Module-level statements moved into a function must keep their meaning there: a
+    name both annotated and declared ``global`` is a SyntaxError, and the step declares
+    every name itself."""
+
+    def _keep(self, node: ast.AST) -> ast.AST:
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _keep
+
+    def visit_Global(self, node: ast.Global) -> None:
+        return None
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | None:
+        if not isinstance(node.target, ast.Name):
+            return node
+        return None if node.value is None else ast.copy_location(ast.Assign([node.target], node.value, None), node)
+
+
+def _is_marker(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Name)
+        and _MARKER_LINE.match(node.value.id) is not None
+    )
+
+
+def _fill_empty_bodies(tree: ast.AST) -> None:
+    """Blocks left empty, or holding only comments, by removed magics get ``pass``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if not isinstance(block, list) or (name != "body" and not block):
+                continue
+            if all(_is_marker(s) for s in block):
+                block.append(ast.Pass())
+        if isinstance(node, ast.Try) and not node.handlers and not node.finalbody:
+            node.finalbody = [ast.Pass()]
+
+
+def _expand_comments(source: str, comments: list[list[str]]) -> str:
+    def lines(match: re.Match[str]) -> str:
+        indent = match.group("indent")
+        return "\n".join(f"{indent}# {line}".rstrip() for line in comments[int(match.group("n"))])
+
+    return _MARKER_LINE.sub(lines, source)
+
+
+# --- parameters, names, hoisting ----------------------------------------------------
+
+
+_LITERAL_TYPES: tuple[type, ...] = (bool, int, float, complex, str, bytes, list, dict, tuple, set)
+_CHECKABLE = frozenset(t.__name__ for t in _LITERAL_TYPES) | {"frozenset"}
+_WIDENED = {"float": ["float", "int"], "complex": ["complex", "float", "int"]}
+
+
+def _take_parameters(cell: _Cell) -> list[Parameter]:
+    """Parameters from the parameters cell's simple assignments, which leave the cell:
+    ``run()`` sets them. A default that is not a literal stays, computed only when the
+    caller passes nothing."""
+    found: dict[str, Parameter] = {}
+    body: list[ast.stmt] = []
+    for stmt in cell.body:
+        target, value, annotation = _simple_assignment(stmt)
+        if target is None or value is None:
+            body.append(stmt)
+            continue
+        source = ast.unparse(value)
+        try:
+            default = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            found[target] = Parameter(target, annotation or "object", None, source)
+            body.append(ast.parse(f"if {target} is _runtime.NOTEBOOK_DEFAULT:\n    {target} = {source}").body[0])
+            continue
+        found[target] = Parameter(target, annotation or _literal_type(default), default, source)
+    cell.body = body
+    return list(found.values())
+
+
+def _simple_assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None, str | None]:
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id, stmt.value, None
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return stmt.target.id, stmt.value, ast.unparse(stmt.annotation)
+    return None, None, None
+
+
+def _literal_type(value: object) -> str:
+    return next((t.__name__ for t in _LITERAL_TYPES if isinstance(value, t)), "object")
+
+
+def _default_source(parameter: Parameter) -> str:
+    """The default as ``run()`` and ``PARAMETERS`` write it: a literal, or the marker
+    that lets the parameters cell compute it."""
+    try:
+        ast.literal_eval(parameter.source)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return "_runtime.NOTEBOOK_DEFAULT"
+    return parameter.source
+
+
+def _checked_types(annotation: str) -> list[str] | None:
+    """The types ``run()`` checks a parameter against, for annotations simple enough to
+    check (builtins, their generics, ``| None``, ``Optional``); None means unchecked."""
+
+    def types(node: ast.expr) -> list[str] | None:
+        if isinstance(node, ast.Constant) and node.value is None or isinstance(node, ast.Name) and node.id == "None":
+            return ["type(None)"]
+        if isinstance(node, ast.Name) and node.id in _CHECKABLE:
+            return _WIDENED.get(node.id, [node.id])
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            left, right = types(node.left), types(node.right)
+            return None if left is None or right is None else left + right
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            if node.value.id == "Optional":
+                inner = types(node.slice)
+                return None if inner is None else inner + ["type(None)"]
+            return [node.value.id] if node.value.id in _CHECKABLE else None
+        return None
+
+    parsed = _parse_expression(annotation)
+    checked = None if parsed is None else types(parsed)
+    return None if checked is None else list(dict.fromkeys(checked))
+
+
+def _check_names(cells: list[_Cell], parameters: list[Parameter], params_cell: int | None, ctx: _Context) -> None:
+    clash = RUN_KEYWORDS & {p.name for p in parameters}
+    if clash:
+        name = sorted(clash)[0]
+        raise TransformError(f"parameter {name!r} has the name of a run() keyword; rename it in the notebook")
+    names = {p.name for p in parameters}
+    for cell in cells:
+        bound = _bound_names(cell.body)
+        reserved = bound & RESERVED
+        if reserved:
+            raise TransformError(
+                f"cell {cell.index} binds {sorted(reserved)[0]!r}, a name the exported module defines;"
+                " rename it in the notebook"
+            )
+        if cell.index == params_cell or params_cell is None:
+            continue
+        when = "after" if cell.index > params_cell else "before"
+        for name in sorted(bound & names):
+            ctx.report(
+                cell.index,
+                "parameter-reassigned",
+                f"cell {cell.index} assigns parameter {name!r} {when} the parameters cell;"
+                " the value passed to run() does not survive it",
+            )
+
+
+def _hoist(cells: list[_Cell]) -> tuple[list[ast.stmt], list[ast.stmt]]:
+    """Move imports, then functions and classes, to module level: where an engineer looks
+    for them, and where they exist before any step runs. A cell expected to fail keeps
+    everything (the failure may be the import). A ``def`` stays in its step when its
+    name is bound elsewhere too (order matters then) or when it reads, as it is defined,
+    a name that does not exist at import."""
+    bindings: dict[str, int] = {}
+    for cell in cells:
+        for stmt in cell.body:
+            for name in _bound_names([stmt]):
+                bindings[name] = bindings.get(name, 0) + 1
+    movable = [c for c in cells if c.expect_error is None]
+    imports: list[ast.stmt] = []
+    for cell in movable:
+        imports += [s for s in cell.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+        cell.body = [s for s in cell.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+    available = set(dir(builtins)) | _bound_names(imports)
+    defs: list[ast.stmt] = []
+    for cell in movable:
+        kept: list[ast.stmt] = []
+        for stmt in cell.body:
+            if (
+                isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and bindings[stmt.name] == 1
+                and _eager_names(stmt) <= available
+            ):
+                defs.append(stmt)
+                available.add(stmt.name)
+            else:
+                kept.append(stmt)
+        cell.body = kept
+    return imports, defs
+
+
+# --- output -------------------------------------------------------------------------
+
+
+def _heading(markdown: str) -> str | None:
+    """The first ATX heading outside code fences: a step starts there."""
+    fenced = False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced:
+            match = re.match(r"^#{1,6}(?:\s+(.*?))?\s*#*\s*$", line)
+            if match:
+                return match.group(1) or ""
+    return None
+
+
+def _slug(heading: str) -> str:
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # [text](url) -> text
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    if len(slug) > _SLUG_MAX:
+        cut = slug[: _SLUG_MAX + 1]
+        slug = cut.rsplit("_", 1)[0] if "_" in cut else slug[:_SLUG_MAX]
+    return slug or "section"
+
+
+def _step_names(sections: list[_Section]) -> list[str]:
+    width = max(2, len(str(len(sections))))
+    return [
+        f"step_{n:0{width}d}_{'setup' if s.heading is None else _slug(s.heading)}" for n, s in enumerate(sections, 1)
+    ]
+
+
+def _imports_block(imports: list[ast.stmt]) -> str:
+    texts = list(dict.fromkeys(ast.unparse(s) for s in imports))
+    future = [t for t in texts if t.startswith("from __future__ ")]
+    rest = [t for t in texts if t not in future]
+    if "import os" not in rest:  # run()'s signature names os.PathLike
+        rest.append("import os")
+    return "\n".join([*future, *rest, "from . import _runtime"])
+
+
+def _constants_block(notebook_dir: str | None, parameters: list[Parameter]) -> str:
+    entries = [f"    {p.name!r}: {_default_source(p)}," for p in parameters]
+    table = "PARAMETERS: dict[str, object] = {" + "".join(f"\n{e}" for e in entries) + ("\n}" if entries else "}")
+    return "\n".join(
+        [
+            "# The notebook's folder, relative to this package's folder: run() works there",
+            "# unless given workdir. None: run in the current folder.",
+            f"NOTEBOOK_DIR: str | None = {notebook_dir!r}",
+            "",
+            "# The notebook's parameters (its cell tagged 'parameters') and their defaults.",
+            table,
+        ]
+    )
+
+
+def _step_source(name: str, section: _Section, ctx: _Context) -> str:
+    results = ctx.results_name
+    func = ast.parse(f"def {name}({results}: _runtime.Results) -> None:\n    pass").body[0]
+    assert isinstance(func, ast.FunctionDef)
+    doc = section.heading if section.heading is not None else "The cells before the first heading."
+    blocks: list[ast.stmt] = []
+    names: set[str] = set()
+    for cell in section.cells:
+        if not cell.body:
+            continue
+        body = [s for stmt in cell.body for s in _as_list(_StepScope().visit(stmt))]
+        names |= _bound_names(body)
+        expect = f", expect_error={cell.expect_error!r}" if cell.expect_error else ""
+        block = ast.parse(f"with {results}.cell({cell.index}{expect}):\n    pass").body[0]
+        assert isinstance(block, ast.With)
+        block.body = body
+        blocks.append(block)
+    func.body = [ast.Expr(ast.Constant(doc or name)), *([ast.Global(sorted(names))] if names else []), *blocks]
+    _fill_empty_bodies(func)
+    return ast.unparse(func)
+
+
+def _as_list(node: ast.AST | list[ast.AST] | None) -> list[ast.stmt]:
+    if node is None:
+        return []
+    return node if isinstance(node, list) else [node]  # type: ignore[list-item, return-value]
+
+
+def _annotation(text: str) -> str:
+    """Annotations beyond builtins are quoted: they may name a class the notebook defines
+    in a step, which does not exist yet when ``run`` is defined."""
+    return text if text == "object" or _checked_types(text) is not None else repr(text)
+
+
+def _run_source(parameters: list[Parameter], steps: list[str], results: str) -> str:
+    path = "str | os.PathLike[str] | None"
+    signature = [
+        *(f"    {p.name}: {_annotation(p.type)} = {_default_source(p)}," for p in parameters),
+        f"    workdir: {path} = None,",
+        f"    outdir: {path} = None,",
+    ]
+    checks = []
+    for p in parameters:
+        types = _checked_types(p.type)
+        if types:
+            checks.append(f"    _runtime.check_type({p.name!r}, {p.name}, {', '.join(types)})")
+    if parameters:
+        checks.append(f"    _runtime.set_parameters(globals(), {', '.join(f'{p.name}={p.name}' for p in parameters)})")
+    calls = [f"        {step}({results})" for step in steps] or ["        pass"]
+    return "\n".join(
+        [
+            "def run(",
+            "    *,",
+            *signature,
+            ") -> dict[str, object]:",
+            '    """Run the notebook\'s code in order; return its results by key.',
+            "",
+            "    Parameters become module globals, as papermill injects them. The code runs in",
+            "    ``workdir`` (default: NOTEBOOK_DIR) and saves figures under ``outdir`` (default:",
+            "    not saved). ``_runtime.last_results()`` has each cell's captured output.",
+            '    """',
+            *checks,
+            "    _runtime.set_outdir(outdir)",
+            f"    {results} = _runtime.Results()",
+            "    with _runtime.workdir(workdir, default=NOTEBOOK_DIR):",
+            *calls,
+            f"    return {results}.values",
+        ]
+    )

@@ -340,7 +340,8 @@ class _Scope(ast.NodeVisitor):
         for text in texts:
             for match in _EXPANDED.finditer(text):
                 self.refs.add((match.group(1) or match.group(2), "load"))
-        if node.func.attr == "run_line_magic" and len(texts) == 2 and texts[0] in _PYTHON_LINE_MAGICS:  # type: ignore[attr-defined]
+        method = node.func.attr  # type: ignore[attr-defined]
+        if method == "run_line_magic" and len(texts) == 2 and texts[0] in _PYTHON_LINE_MAGICS:
             try:
                 tree = ast.parse(_TRANSFORMER.transform_cell(_LEADING_OPTIONS.sub("", texts[1])))
             except SyntaxError:

@@ -165,7 +165,8 @@ def _output_diff(n: int, a: dict[str, Any] | None, b: dict[str, Any] | None, tol
         label = f"output {n} (error {a['ename']})" if a["ename"] == b["ename"] else f"output {n} (error)"
         return _text_diff(label, f"{a['ename']}: {a['evalue']}", f"{b['ename']}: {b['evalue']}", tol)
     if a["data"].keys() != b["data"].keys():
-        return [f"output {n} ({kind}): MIME types differ: recorded {', '.join(a['data'])}; rerun {', '.join(b['data'])}"]
+        mimes = "; ".join(f"{side} {', '.join(o['data'])}" for side, o in (("recorded", a), ("rerun", b)))
+        return [f"output {n} ({kind}): MIME types differ: {mimes}"]
     lines: list[str] = []
     for mime, value in a["data"].items():
         label = f"output {n} ({kind} {mime})"

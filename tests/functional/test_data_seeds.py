@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from blake3 import blake3
-from conftest import assert_valid, read_records, run_shell
+from conftest import assert_valid, make_wheel, read_records, run_shell
 
 pytestmark = pytest.mark.functional
 
@@ -136,30 +136,6 @@ def test_seeded_sessions_reach_the_same_rng_states(repo: Path) -> None:
     assert first["unseeded"] == second["unseeded"] == []
     # numpy 2 imports numpy.random lazily: it is seeded at that import, in whichever cell
     assert {**records[1]["seeds"]["set"], **first["set"]} == {"random": 3, "numpy": 3}
-
-
-def make_wheel(folder: Path, name: str, version: str) -> Path:
-    """A real, minimal wheel built by hand: pip installs it offline."""
-    import base64
-    import hashlib
-    import zipfile
-
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": f"__version__ = {version!r}\n",
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: nbrepro-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    lines = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        lines.append(f"{path},sha256={digest},{len(text.encode())}")
-    files[f"{dist}/RECORD"] = "\n".join([*lines, f"{dist}/RECORD,,"]) + "\n"
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-    return wheel
 
 
 def child_venv(folder: Path) -> Path:

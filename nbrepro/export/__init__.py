@@ -1,0 +1,1 @@
+"""Export a recorded notebook as an installable Python package."""
