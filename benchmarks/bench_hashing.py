@@ -39,8 +39,7 @@ for name, path in (("small", sys.argv[2]), ("big", sys.argv[1]), ("small2", sys.
     shell.run_cell(f"with open({path!r}, 'rb') as f: f.read(1)", store_history=True)
     t1 = time.perf_counter()
     rec.flush(600)
-    out[name] = {"cell_s": t1 - t0, "record_after_s": time.perf_counter() - t1}
-out["data"] = rec.last_record["data"]
+    out[name] = {"cell_s": t1 - t0, "record_after_s": time.perf_counter() - t1, "data": rec.last_record["data"]}
 print(json.dumps(out))
 """
 
@@ -116,7 +115,7 @@ def main() -> None:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             small_after = min(result["small"]["record_after_s"], result["small2"]["record_after_s"])
             ours.append(result["big"]["record_after_s"] - small_after)
-            assert any(e["size"] == size for e in result["data"]), result["data"]
+            assert any(e["size"] == size for e in result["big"]["data"]), result["big"]["data"]
         (root / "many").mkdir()
         hits = cache_hits(root / "many")
     gib = size / 2**30

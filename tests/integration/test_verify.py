@@ -199,3 +199,24 @@ def test_malformed_input_exits_2_with_one_line(tmp_path: Path, content: str | No
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nbrepro: error: ") and message in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_pytest_plugin_gives_one_item_per_code_cell(tmp_path: Path) -> None:
+    path = make_project(tmp_path / "p")
+    record(path)
+
+    def pytest_run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "--nbrepro", "-p", "no:cacheprovider", "-q", "-rA", str(path)],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        )
+
+    ok = pytest_run()
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    assert "5 passed" in ok.stdout
+    (path.parent / "data" / "values.csv").write_text("1.5\n2.5\n5\n")
+    bad = pytest_run()
+    assert bad.returncode == 1
+    assert "1 failed, 4 passed" in bad.stdout
+    assert "analysis.ipynb::cell[3]" in bad.stdout
+    assert "cause data: via cell 2: data/values.csv" in bad.stdout
