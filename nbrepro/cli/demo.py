@@ -60,11 +60,36 @@ def demo(target: str | None, timeout: int) -> None:
         nbformat.write(nb, path)
         out.print(f"  recorded {path.name}")
     out.print()
+    from ..verify.report import terminal
+    from ..verify.runner import verify
     from .log import log as log_command
 
     os.chdir(work)
     click.get_current_context().invoke(log_command, notebook=None, as_json=False, check=False)
-    out.print(f"\nthe demo project is {work}: cd there and try `nbrepro log --check` or `nbrepro show RUN`")
+    for path in notebooks:
+        out.print(f"\n[bold]nbrepro verify {path.name}[/]: a fresh kernel reruns it and compares every cell")
+        with out.status(f"verifying {path.name}"):
+            report, _ = verify(path, timeout=timeout)
+        terminal(report, out)
+    changed = _edit_some_data(work)
+    if changed is not None:
+        path, data = changed
+        out.print(f"\n[bold]after editing {data}[/], verify names the cause in every cell that used it")
+        with out.status(f"verifying {path.name}"):
+            report, _ = verify(path, timeout=timeout)
+        terminal(report, out)
+    out.print(f"\nthe demo project is {work}: cd there and try `nbrepro log --check`, `nbrepro show RUN` "
+              "or `nbrepro verify NOTEBOOK --html report.html`")
+
+
+def _edit_some_data(work: Path) -> tuple[Path, str] | None:
+    """Append a row to the data file the quickstart reads, as a colleague might."""
+    path, data = work / "quickstart.ipynb", work / "data" / "measurements.csv"
+    if not (path.is_file() and data.is_file()):
+        return None
+    lines = data.read_text(encoding="utf-8").splitlines()
+    data.write_text("\n".join([*lines, lines[-1]]) + "\n", encoding="utf-8")
+    return path, "data/measurements.csv"
 
 
 def _git(cwd: Path, *args: str) -> None:
