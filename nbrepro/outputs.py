@@ -1,7 +1,8 @@
 """Cell outputs in one canonical form, whether captured live or read from a saved notebook.
 
-Both sides go through ``canonical``: consecutive stream writes to the same stream are
-coalesced (a kernel flushes them in arbitrary chunks), nbrepro's own stderr notes are dropped,
+Both sides go through ``canonical``: within a run of consecutive stream outputs, each stream's
+writes are coalesced, stdout before stderr (a kernel flushes them in arbitrary chunks and
+order), nbrepro's own stderr notes are dropped,
 secrets are redacted, and base64 images lose their line breaks. ``items`` then gives one hashed item per output and MIME type, and
 ``outputs_hash`` one hash over them all, so a recorded cell and a rerun compare by hashes.
 """
@@ -19,6 +20,10 @@ Output = dict[str, Any]  # nbformat v4 shape: output_type, and name/text, data, 
 
 # nbrepro's own notes and warnings on stderr are not the cell's output.
 _OWN_LINES = re.compile(r"^nbrepro: (?:note|warning): [^\n]*(?:\n|$)", re.M)
+def _stream_order(name: str) -> tuple[int, str]:
+    return ({"stdout": 0, "stderr": 1}.get(name, 2), name)
+
+
 _BASE64 = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "application/pdf")
 
 
@@ -39,19 +44,26 @@ def _clean(mime: str, value: Any) -> Any:
 def canonical(outputs: Iterable[Mapping[str, Any]]) -> list[Output]:
     """nbformat-shaped outputs, coalesced and cleaned; transient fields dropped."""
     out: list[Output] = []
+    run: dict[str, Output] = {}  # the streams of the current run of consecutive stream outputs
     for o in outputs:
         kind = o.get("output_type")
         if kind == "stream":
+            # A kernel buffers stdout and stderr apart and flushes them when it likes, so within
+            # a run of stream outputs only each stream's own text is kept, stdout first.
             name, text = o.get("name", "stdout"), as_text(o.get("text", ""))
-            if out and out[-1]["output_type"] == "stream" and out[-1]["name"] == name:
-                out[-1]["text"] += text
+            if name in run:
+                run[name]["text"] += text
             else:
-                out.append({"output_type": "stream", "name": name, "text": text})
-        elif kind in ("display_data", "execute_result"):
+                run[name] = {"output_type": "stream", "name": name, "text": text}
+            continue
+        out.extend(run[n] for n in sorted(run, key=_stream_order))
+        run = {}
+        if kind in ("display_data", "execute_result"):
             data = {mime: _clean(mime, value) for mime, value in sorted((o.get("data") or {}).items())}
             out.append({"output_type": kind, "data": data})
         elif kind == "error":
             out.append({"output_type": "error", "ename": str(o.get("ename", "")), "evalue": redact(str(o.get("evalue", "")))})
+    out.extend(run[n] for n in sorted(run, key=_stream_order))
     for o in out:  # redacted once whole, so a secret split across two writes is still found
         if o["output_type"] == "stream":
             text = _OWN_LINES.sub("", o["text"]) if o["name"] == "stderr" else o["text"]

@@ -105,6 +105,7 @@ class Recorder:
         self._seeds = SeedCollector()
         self._watcher = ImportWatcher()
         self._rng_before: dict[str, Any] = {}
+        self._last_seeds: Any = None
         if outputs_max_bytes is None:
             outputs_max_bytes = int(environ.get("NBREPRO_OUTPUTS_MAX_BYTES", outputs.DEFAULT_MAX_BYTES))
         self._outputs_max_bytes = outputs_max_bytes
@@ -311,6 +312,9 @@ class Recorder:
             "data": g.run("data", self._data.part, cell.opens, cell.cwd, exclude),
             "seeds": g.run("seeds", seeds.part, *cell.rng, cell.seeds_set, cell.unseeded, self._seeds.hashseed),
         }
+        if extra["seeds"] == self._last_seeds:  # unchanged RNG states: share the part
+            extra["seeds"] = self._last_seeds
+        self._last_seeds = extra["seeds"]
         if is_parameters_cell(cell.source, tags):
             extra["params"] = assignments(cell.source)
         run = CellRun(

@@ -46,6 +46,7 @@ _SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".nbrepro"}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 Open = tuple[Any, Any, int, str]  # path, mode, flags, seen_by
+_NO_DATA: list[dict[str, Any]] = []
 
 # The audit hook cannot be removed, so it is installed once per process and forwards to
 # whichever collector is active.
@@ -162,6 +163,8 @@ class DataCollector:
                 continue
             digest, size = hashed
             out.append({"path": self.record_path(full), "hash": digest, "size": size, "mode": mode, "seen_by": seen_by})
+        if not out:
+            return _NO_DATA  # shared, so records of one batch encode it once
         out.sort(key=lambda e: (e["path"], e["mode"]))
         return out
 

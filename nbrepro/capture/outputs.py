@@ -153,6 +153,8 @@ def part(
     stage_blob: Any,
 ) -> dict[str, Any]:
     """The ``outputs`` part: hashed items, their content staged as blobs up to ``max_bytes``."""
+    if not events and error is None and streams:
+        return _NOTHING  # most cells show nothing: one shared part, encoded once per batch
     outputs = canon.canonical(replay(events, error))
     item_list = canon.items(outputs)
     budget, truncated = max_bytes, False
@@ -170,6 +172,9 @@ def part(
     if not streams:
         result["streams"] = False
     return result
+
+
+_NOTHING: dict[str, Any] = {"hash": canon.outputs_hash([]), "items": []}
 
 
 def _size(content: dict[str, Any]) -> int:

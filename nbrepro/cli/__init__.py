@@ -14,6 +14,7 @@ import click
 from .. import __version__
 from ..errors import NbreproError
 from .demo import demo
+from .export import export
 from .log import log
 from .show import show
 from .stamp import stamp
@@ -30,6 +31,7 @@ cli.add_command(log)
 cli.add_command(show)
 cli.add_command(demo)
 cli.add_command(verify)
+cli.add_command(export)
 cli.add_command(stamp)
 
 

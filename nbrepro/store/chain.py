@@ -37,11 +37,29 @@ def seal(
                     text = canonical_json(value)
                     memo[id(value)] = (value, text)
             else:
-                text = canonical_json(value)
-            items.append(f"{canonical_json(key)}:{text}")
+                text = _scalar(value)
+            key_text = _KEYS.get(key)
+            if key_text is None:
+                key_text = _KEYS[key] = canonical_json(key)
+            items.append(f"{key_text}:{text}")
         body = "{" + ",".join(items) + "}"
     record["hash"] = hash_text(body)
     return body
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _scalar(value: Any) -> str:
+    """canonical_json of a scalar, without the encoder for the common plain cases."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if value is None:
+        return "null"
+    if kind is float and value == value and value not in (float("inf"), float("-inf")):
+        return repr(value)
+    return canonical_json(value)
 
 
 def check(records: Iterable[dict[str, Any]], head: tuple[int, str | None] | None = None) -> list[str]:

@@ -1,0 +1,60 @@
+"""``nbrepro export``: a notebook → an installable package with a lock and its own tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("notebook")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder to create (absent or empty).")
+@click.option("--name", default=None, help="Package name (a Python identifier); default: from the notebook's name.")
+@click.option("--no-lock", is_flag=True, help="Write requirements.in only; do not run pip-compile.")
+@click.option("--isolated", is_flag=True, help="Run the generated tests in a fresh venv installed from the lock.")
+@click.option("--find-links", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Also look for packages in this folder (pip-compile and --isolated).")
+@click.option("--no-index", is_flag=True, help="Do not use the package index (pip-compile and --isolated).")
+def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: bool, find_links: str | None,
+           no_index: bool) -> None:
+    """Export NOTEBOOK as a Python package with a hash-pinned lock and tests that check
+    it reproduces the recorded outputs; then run those tests.
+
+    Exit codes: 0 the generated tests pass, 1 they fail, 2 bad input.
+    """
+    from ..errors import UsageError
+    from ..export.package import export as make, run_tests
+
+    if isolated and no_lock:
+        raise UsageError("--isolated installs from requirements.lock; drop --no-lock")
+    links = Path(find_links) if find_links else None
+    done = make(notebook, out, name=name, make_lock=not no_lock, find_links=links, no_index=no_index)
+    echo = click.echo
+    echo(f"exported {notebook} to {done.folder} as package {done.package}")
+    for rel in done.files:
+        echo(f"  made {rel}")
+    for rewrite in done.transformed.rewrites:
+        detail = rewrite.detail.removeprefix(f"cell {rewrite.cell}: ")
+        echo(f"cell {rewrite.cell}: {rewrite.kind}: {detail}")
+    params = done.transformed.parameters
+    if params:
+        echo("parameters: " + ", ".join(f"{p.name}: {p.type} = {p.source}" for p in params))
+    else:
+        echo("no parameters cell: run() takes no parameters")
+    for where, cells in done.outputs_from.items():
+        if cells:
+            label = "the store" if where == "store" else "the notebook's saved outputs"
+            echo(f"recorded outputs from {label}: cells {', '.join(map(str, cells))}")
+    for note in done.missing:
+        echo(f"not carried over: {note}")
+    passed, output = run_tests(done.folder, isolated=isolated, find_links=links, no_index=no_index)
+    where = "in a fresh venv" if isolated else "in this Python"
+    if passed:
+        echo(f"generated tests passed {where}")
+        sys.exit(0)
+    echo(output[-3000:].rstrip())
+    echo(f"generated tests FAILED {where}")
+    sys.exit(1)
