@@ -71,6 +71,17 @@ def demo(target: str | None, timeout: int) -> None:
         with out.status(f"verifying {path.name}"):
             report, _ = verify(path, timeout=timeout)
         terminal(report, out)
+    quick = work / "quickstart.ipynb"
+    if quick.is_file():
+        from ..export.package import export, run_tests
+
+        target = work / "export" / "quickstart"
+        out.print(f"\n[bold]nbrepro export quickstart.ipynb -o {target.relative_to(work)} --no-lock[/]: a package with a CLI and tests")
+        done = export(quick, target, make_lock=False)
+        for rel in done.files:
+            out.print(f"  made {rel}")
+        passed, _ = run_tests(done.folder, isolated=False)
+        out.print(f"  generated tests {'passed' if passed else 'FAILED'}")
     changed = _edit_some_data(work)
     if changed is not None:
         path, data = changed
