@@ -119,3 +119,22 @@ def make_wheel(folder: Path, name: str, version: str) -> Path:
         for path, text in files.items():
             zf.writestr(path, text)
     return wheel
+
+
+def notebook_project(root: Path, cells: list[str], name: str, files: dict[str, str]) -> Path:
+    """A git repository holding ``files`` and a notebook of ``cells`` whose cell 1 is tagged
+    ``parameters``; returns the notebook's path."""
+    import nbformat
+
+    root.mkdir()
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    path = root / name
+    nbformat.write(nb, path)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "analysis")
+    return path

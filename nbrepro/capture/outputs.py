@@ -27,8 +27,9 @@ class OutputTap:
         self.active = False
         self.events: list[Event] = []
         self.streams = True
-        # (id, attr) -> (object, wrapper, what it wraps)
-        self._wrapped: dict[tuple[int, str], tuple[Any, Any, Any]] = {}
+        # role -> (object, attribute, wrapper or None if it cannot carry one, what it wraps,
+        # or None when that was the class's own method)
+        self._wrapped: dict[str, tuple[Any, str, Any, Any]] = {}
         self._stdout = self._stream("stdout")
         self._stderr = self._stream("stderr")
 
@@ -37,10 +38,12 @@ class OutputTap:
         # Checked every cell: IPython 9 tees sys.stdout.write for the length of each cell and
         # then puts back what it found, and %%capture swaps whole objects.
         shell = self.shell
-        self.streams = self._wrap(sys.stdout, "write", self._stdout) & self._wrap(sys.stderr, "write", self._stderr)
-        self._wrap(shell.display_pub, "publish", self._publish)
-        self._wrap(shell.display_pub, "clear_output", self._clear)
-        self._wrap(shell.displayhook, "write_format_data", self._result)
+        out = self._wrap("stdout", sys.stdout, "write", self._stdout)
+        err = self._wrap("stderr", sys.stderr, "write", self._stderr)
+        self.streams = out and err
+        self._wrap("publish", shell.display_pub, "publish", self._publish)
+        self._wrap("clear", shell.display_pub, "clear_output", self._clear)
+        self._wrap("result", shell.displayhook, "write_format_data", self._result)
         self.events = []
         self.active = True
 
@@ -50,32 +53,34 @@ class OutputTap:
         return events
 
     # -- wrapping ------------------------------------------------------------------------
-    def _wrap(self, obj: Any, attr: str, make: Any) -> bool:
-        key = (id(obj), attr)
-        done = self._wrapped.get(key)
-        if done is not None and done[0] is obj and getattr(obj, "__dict__", {}).get(attr) is done[1]:
-            return True
+    def _wrap(self, role: str, obj: Any, attr: str, make: Any) -> bool:
+        done = self._wrapped.get(role)
+        if done is not None and done[0] is obj:
+            if done[2] is None:
+                return False  # a C object: it did not take a wrapper last time either
+            if vars(obj).get(attr) is done[2]:
+                return True
         original = getattr(obj, attr, None)
         if original is None:
             return False
+        own = vars(obj).get(attr) if hasattr(obj, "__dict__") else None
         wrapper = make(original)
         try:
             setattr(obj, attr, wrapper)
         except (AttributeError, TypeError):
+            self._wrapped[role] = (obj, attr, None, None)
             return False
-        self._wrapped[key] = (obj, wrapper, original)
+        self._wrapped[role] = (obj, attr, wrapper, own)
         return True
 
     def uninstall(self) -> None:
-        for (_, attr), (obj, wrapper, original) in self._wrapped.items():
-            try:
-                if obj.__dict__.get(attr) is wrapper:
-                    if getattr(original, "__self__", None) is obj and getattr(type(obj), attr, None) is getattr(original, "__func__", None):
-                        del obj.__dict__[attr]  # it was the class's own method
-                    else:
-                        setattr(obj, attr, original)
-            except (AttributeError, TypeError):
-                pass
+        for obj, attr, wrapper, own in self._wrapped.values():
+            if wrapper is None or vars(obj).get(attr) is not wrapper:
+                continue
+            if own is None:
+                delattr(obj, attr)  # the class's own method shows through again
+            else:
+                setattr(obj, attr, own)
         self._wrapped.clear()
 
     def _stream(self, name: str) -> Any:

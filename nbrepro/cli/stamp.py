@@ -9,7 +9,6 @@ from __future__ import annotations
 import click
 
 from ..errors import NotebookError
-from ..nbio import read_notebook
 
 
 @click.command()
@@ -18,8 +17,7 @@ def stamp(notebook: str) -> None:
     """Write NOTEBOOK's recorded provenance into its metadata, for reviewers without the store."""
     from ..verify.stamp import stamp_notebook
 
-    read_notebook(notebook)  # bad input fails before anything is read from the store
     cells, session = stamp_notebook(notebook)
     if not cells:
-        raise NotebookError(f"{notebook}: no recorded runs of it in the store to stamp")
+        raise NotebookError(f"{notebook}: no recorded runs of it in its project's store to stamp")
     click.echo(f"stamped {notebook}: {cells} cell(s) from session {session[:8]}")

@@ -35,19 +35,28 @@ VERIFY_SCHEMA = "nbrepro.verify/1"
 _LOADS_NBREPRO = re.compile(r"^\s*%(?:re)?load_ext\s+nbrepro\b", re.M)
 
 
-def recorded_side(nb: nbformat.NotebookNode, path: Path) -> tuple[SessionFacts, str]:
-    """The recorded facts, and a sentence saying where they came from."""
+def stored_session(nb: nbformat.NotebookNode, path: Path) -> tuple[SessionFacts, str] | None:
+    """The facts of the notebook's latest recorded session in its project's store, if any."""
     root = find_root(path.resolve().parent)
     folder = store_dir(root)
-    if (folder / "nbrepro.db").is_file():
-        store = SQLiteStore(folder, create=False)
-        try:
-            records = latest_session(store.records(relative_path(path, root)))
-            if records:
-                facts = from_records(records, nb, store.get_blob)
-                return facts, f"store {relative_path(folder, root)}, session {facts.session_id[:8] if facts.session_id else '?'}"
-        finally:
-            store.close()
+    if not (folder / "nbrepro.db").is_file():
+        return None
+    store = SQLiteStore(folder, create=False)
+    try:
+        records = latest_session(store.records(relative_path(path, root)))
+        if not records:
+            return None
+        facts = from_records(records, nb, store.get_blob)
+    finally:
+        store.close()
+    return facts, f"store {relative_path(folder, root)}, session {(facts.session_id or '?')[:8]}"
+
+
+def recorded_side(nb: nbformat.NotebookNode, path: Path) -> tuple[SessionFacts, str]:
+    """The recorded facts, and a sentence saying where they came from."""
+    stored = stored_session(nb, path)
+    if stored is not None:
+        return stored
     stamped = SessionFacts.from_stamp(nb)
     if stamped is not None:
         return stamped, f"stamp in the notebook's metadata, session {(stamped.session_id or '?')[:8]}"

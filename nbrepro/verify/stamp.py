@@ -6,29 +6,18 @@ from pathlib import Path
 
 import nbformat
 
-from ..errors import NotebookError
 from ..nbio import read_notebook, write_atomic
-from ..project import find_root, relative_path, store_dir
-from ..store import SQLiteStore
-from .facts import from_records, latest_session
+from .runner import stored_session
 
 
 def stamp_notebook(path: str | Path) -> tuple[int, str]:
     """Stamp ``path`` in place (metadata only); returns (cells stamped, session id)."""
     path = Path(path)
     nb = read_notebook(path)
-    root = find_root(path.resolve().parent)
-    folder = store_dir(root)
-    if not (folder / "nbrepro.db").is_file():
-        raise NotebookError(f"no nbrepro store at {folder} (run the notebook with %load_ext nbrepro first)")
-    store = SQLiteStore(folder, create=False)
-    try:
-        records = latest_session(store.records(relative_path(path, root)))
-        facts = from_records(records, nb, store.get_blob)
-    finally:
-        store.close()
-    if not facts.cells:
+    stored = stored_session(nb, path)
+    if stored is None or not stored[0].cells:
         return 0, ""
+    facts = stored[0]
     top, cells = facts.to_stamp()
     nb.metadata["nbrepro"] = top
     for index, cell in enumerate(nb.cells):

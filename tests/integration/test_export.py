@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import git, make_wheel
+from conftest import make_wheel, notebook_project
 
 from nbrepro import kernel
 from nbrepro.errors import UsageError
@@ -31,17 +31,7 @@ CELLS = [
 
 
 def make_project(root: Path) -> Path:
-    root.mkdir()
-    (root / "data").mkdir()
-    (root / "data" / "values.csv").write_text("1.5\n2.5\n4\n")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    nb.cells[1].metadata["tags"] = ["parameters"]
-    path = root / "sales analysis.ipynb"
-    nbformat.write(nb, path)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "analysis")
-    return path
+    return notebook_project(root, CELLS, "sales analysis.ipynb", {"data/values.csv": "1.5\n2.5\n4\n"})
 
 
 def nbrepro(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

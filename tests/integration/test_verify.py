@@ -12,7 +12,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import git, make_wheel
+from conftest import make_wheel, notebook_project
 
 from nbrepro import kernel
 
@@ -28,18 +28,8 @@ BASE = [
 
 
 def make_project(root: Path, cells: list[str] = BASE) -> Path:
-    root.mkdir()
-    (root / "data").mkdir()
-    (root / "data" / "values.csv").write_text("1.5\n2.5\n4\n")
-    (root / "helpers.py").write_text("def total(xs):\n    return sum(xs)\n")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.cells[1].metadata["tags"] = ["parameters"]
-    path = root / "analysis.ipynb"
-    nbformat.write(nb, path)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "analysis")
-    return path
+    files = {"data/values.csv": "1.5\n2.5\n4\n", "helpers.py": "def total(xs):\n    return sum(xs)\n"}
+    return notebook_project(root, cells, "analysis.ipynb", files)
 
 
 def record(path: Path, cells: list[str] | None = None, env: dict[str, str] | None = None) -> nbformat.NotebookNode:
@@ -187,7 +177,7 @@ def test_a_stamped_notebook_without_its_store_still_names_causes(tmp_path: Path)
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
-    ('{"cells": 3}', "not"),
+    ('{"cells": 3}', "not a Jupyter notebook"),
     (None, "no such file"),
 ])
 def test_malformed_input_exits_2_with_one_line(tmp_path: Path, content: str | None, message: str) -> None:
