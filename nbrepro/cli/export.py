@@ -48,6 +48,8 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
         if cells:
             label = "the store" if where == "store" else "the notebook's saved outputs"
             echo(f"recorded outputs from {label}: cells {', '.join(map(str, cells))}")
+    for module, where in done.local_modules.items():
+        echo(f"local module {module} ({where}) copied into {done.package}.local; its imports now name it there")
     for note in done.missing:
         echo(f"not carried over: {note}")
     passed, output = run_tests(done.folder, isolated=isolated, find_links=links, no_index=no_index)

@@ -21,6 +21,7 @@ import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import nbformat
@@ -33,6 +34,7 @@ from ..nbio import read_notebook
 from ..project import find_root, relative_path
 from ..verify.facts import SessionFacts
 from ..verify.runner import recorded_side
+from . import local
 from . import lock as locking
 from .transform import Parameter, Transformed, TransformError, transform
 
@@ -51,6 +53,7 @@ class Exported:
     transformed: Transformed
     outputs_from: dict[str, list[int]]
     missing: list[str] = field(default_factory=list)
+    local_modules: dict[str, str] = field(default_factory=dict)  # name -> path in the project
 
 
 def package_name(notebook: Path, name: str | None) -> str:
@@ -83,23 +86,28 @@ def export(
     params, skipped = _recorded_params(facts, transformed.parameters)
     missing += skipped + _narrow(expected, transformed)
     nb_dir = path.resolve().parent
-    data = _data_files(facts, find_root(nb_dir), nb_dir)
+    root = find_root(nb_dir)
+    data = _data_files(facts, root, nb_dir)
+    modules = local.find(facts, transformed.imports, root, nb_dir)
+    copied = local.copies(modules, pkg)
+    static = [m for m in [*transformed.imports, *_imports_of(copied.values())] if m not in modules]
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         tmp.chmod(0o755)
         extra = [locking.installed_pin("blake3")] if data else []
-        reqs = locking.requirements(facts, transformed.imports, transformed.requirements, extra=extra)
-        missing += reqs.missing + _local_modules(facts)
+        reqs = locking.requirements(facts, dict.fromkeys(static), transformed.requirements, extra=extra)
+        missing += reqs.missing
         _write(tmp / "requirements.in", "".join(f"{line}\n" for line in reqs.lines) or "\n")
         lock_hash = None
         if make_lock:
             lock_hash = hash_text(locking.lock(tmp, find_links=find_links, no_index=no_index))
         provenance = _provenance(path, nb_dir, out, facts, described, params, data, lock_hash, reqs.origin)
         provenance["outputs_from"] = {k: v for k, v in outputs_from.items() if v}
+        provenance["local_modules"] = {m: relative_path(p, root) for m, p in modules.items()}
         header = _header(provenance)
-        files = _files(pkg, transformed, header, params, expected, data, reqs.lines, path.name)
+        files = _files(pkg, transformed, header, params, expected, data, reqs.lines, path.name, copied, set(modules))
         for rel, text in files.items():
             _write(tmp / rel, text)
         _write(tmp / "PROVENANCE.json", json.dumps(provenance, indent=2, ensure_ascii=False))
@@ -108,7 +116,7 @@ def export(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Exported(out, pkg, made, transformed, outputs_from, missing)
+    return Exported(out, pkg, made, transformed, outputs_from, missing, provenance["local_modules"])
 
 
 def run_tests(
@@ -151,12 +159,19 @@ def _expected(
             continue
         origin[origin_key].append(index)
         streams = [o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] == "stdout"]
-        entry = {"stdout": "".join(streams)}
+        entry: dict[str, Any] = {"stdout": "".join(streams)}
+        displays: list[str] = []
+        figures = 0
         for o in outputs:
             if o["output_type"] == "execute_result" and "text/plain" in o["data"]:
                 entry["value"] = canon.as_text(o["data"]["text/plain"])
+            elif o["output_type"] == "display_data" and any(m.startswith("image/") for m in o["data"]):
+                figures += 1
+            elif o["output_type"] == "display_data" and "text/plain" in o["data"]:
+                displays.append(canon.as_text(o["data"]["text/plain"]))
             elif o["output_type"] == "error":
                 entry["error"] = o["ename"]
+        entry["displays"], entry["figures"] = displays, figures
         expected[index] = entry
     return expected, origin, missing
 
@@ -166,18 +181,43 @@ def _narrow(expected: dict[int, dict[str, str]], transformed: Transformed) -> li
     notes: list[str] = []
     changed = {r.cell: r.kind for r in transformed.rewrites if r.kind in _OUTPUT_CHANGING}
     values = {r.cell for r in transformed.results if r.kind == "value"}
+    displays = {r.cell: 0 for r in transformed.results}
+    for r in transformed.results:
+        displays[r.cell] += r.kind == "display"
+    plots = {r.cell for r in transformed.rewrites if r.kind == "plot"}
     for index, entry in expected.items():
         if index in changed and entry.pop("stdout", None):
             notes.append(f"cell {index}: printed output not compared (rewritten: {changed[index]})")
         if "value" in entry and index not in values:
             del entry["value"]
             notes.append(f"cell {index}: shown result not compared (not a result of run())")
+        shown = entry.pop("displays")
+        if shown and len(shown) == displays.get(index, 0):
+            entry["displays"] = shown
+        elif shown:
+            notes.append(f"cell {index}: displayed objects not compared (not each from a display() call in the cell)")
+        figures = entry.pop("figures")
+        if figures and (index in plots or index in changed):
+            entry["figures"] = figures
+        elif figures:
+            notes.append(f"cell {index}: {figures} figure(s) not compared (not drawn by the cell's own code)")
     return notes
 
 
-def _local_modules(facts: SessionFacts) -> list[str]:
-    found = {m: p for c in facts.cells.values() for m, p in c.local_modules.items()}
-    return [f"local module {m} ({p}) is not copied into the package" for m, p in sorted(found.items())]
+def _imports_of(sources: Iterable[str]) -> list[str]:
+    """Top-level modules the copied local modules import (for requirements without a record)."""
+    found: list[str] = []
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [a.name.partition(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.append(node.module.partition(".")[0])
+    return found
 
 
 def _recorded_params(facts: SessionFacts, parameters: list[Parameter]) -> tuple[dict[str, Any], list[str]]:
@@ -268,7 +308,8 @@ def _write(path: Path, text: str) -> None:
 
 def _files(
     pkg: str, tr: Transformed, header: list[str], params: dict[str, Any], expected: dict[int, dict[str, str]],
-    data: dict[str, str], requirements: list[str], notebook: str,
+    data: dict[str, str], requirements: list[str], notebook: str, copied: dict[str, str],
+    local_names: set[str],
 ) -> dict[str, str]:
     py = _comment(header) + "\n"
     runtime = (Path(__file__).parent / "runtime_template.py").read_text(encoding="utf-8")
@@ -285,9 +326,11 @@ def _files(
     return {
         "pyproject.toml": _comment(header) + _pyproject(pkg, requirements, notebook),
         f"src/{pkg}/__init__.py": py + init,
-        f"src/{pkg}/pipeline.py": py + tr.source,
+        f"src/{pkg}/pipeline.py": py + local.localize(tr.source, local_names, pkg),
         f"src/{pkg}/_runtime.py": py + runtime,
+        f"src/{pkg}/_compare.py": py + (Path(__file__).parents[1] / "verify" / "normalize.py").read_text(encoding="utf-8"),
         f"src/{pkg}/__main__.py": py + _main_source(pkg, tr.parameters, notebook),
+        **{f"src/{pkg}/{rel}": py + text for rel, text in copied.items()},
         "tests/__init__.py": py,
         "tests/test_pipeline.py": py + tests,
         "README.md": "<!--\n" + "".join(f"  {line}\n" for line in header) + "-->\n" + _readme(pkg, tr, notebook),
@@ -436,19 +479,18 @@ _TEST_TEMPLATE = '''"""The exported pipeline still reproduces its notebook: same
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 import sys
+import tempfile
 import unittest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 try:
-    from __PACKAGE__ import _runtime, run
+    from __PACKAGE__ import _compare, _runtime, run
 except ImportError:  # not installed: the source tree
     sys.path.insert(0, str(ROOT / "src"))
-    from __PACKAGE__ import _runtime, run
+    from __PACKAGE__ import _compare, _runtime, run
 
 PROVENANCE = json.loads((ROOT / "PROVENANCE.json").read_text(encoding="utf-8"))
 WORKDIR = Path(os.environ.get("NBREPRO_WORKDIR") or ROOT / PROVENANCE["workdir"]).resolve()
@@ -456,27 +498,16 @@ PARAMS = __PARAMS__
 DATA = __DATA__
 EXPECTED = __EXPECTED__
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
-_NUMBER = re.compile(r"((?<![\\w.])[-+]?(?:(?:\\d+\\.\\d*|\\.\\d+|\\d+)(?:[eE][-+]?\\d+)?|nan|inf)(?![\\w]|\\.\\d))")
 
 
-def same(actual: str, recorded: str, *, collapse: bool = False) -> bool:
-    """Equal once addresses are masked, trailing blanks dropped (all whitespace runs, with
-    ``collapse``), and numbers compared with a relative tolerance of 1e-6."""
-    sides = []
-    for text in (actual, recorded):
-        text = _ADDRESS.sub("0x<addr>", text)
-        lines = [" ".join(text.split())] if collapse else [line.rstrip() for line in text.strip("\\n").splitlines()]
-        text = "\\n".join(lines)
-        sides.append(_NUMBER.split(text))
-    if len(sides[0]) != len(sides[1]):
-        return False
-    for n, (a, b) in enumerate(zip(*sides)):
-        if n % 2 == 0 and a != b:
-            return False
-        if n % 2 == 1 and not (math.isclose(float(a), float(b), rel_tol=1e-6) or a == b):
-            return False
-    return True
+def differs(actual: str, recorded: str, *, collapse: bool = False) -> str:
+    """Empty when equal under nbrepro verify's rules (volatile tokens masked, numbers within
+    a relative tolerance of 1e-6, set reprs in any order); else a short diff. ``collapse``
+    joins whitespace runs: a value's repr against IPython's wrapped pretty-print."""
+    if collapse:
+        actual, recorded = " ".join(actual.split()), " ".join(recorded.split())
+    stream = [{"output_type": "stream", "name": "stdout", "text": t} for t in (recorded, actual)]
+    return _compare.compare(stream[:1], stream[1:]).diff
 
 
 class Test1DataFiles(unittest.TestCase):
@@ -497,25 +528,32 @@ class Test1DataFiles(unittest.TestCase):
 class Test2Outputs(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
-        cls.values = run(**PARAMS, workdir=WORKDIR)
+        cls.figures = tempfile.TemporaryDirectory(prefix="nbrepro-figures-")
+        cls.values = run(**PARAMS, workdir=WORKDIR, outdir=cls.figures.name)
         cls.results = _runtime.last_results()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.figures.cleanup()
 
     def check_cell(self, index: int) -> None:
         recorded = EXPECTED[index]
         if "stdout" in recorded:
-            printed = self.results.stdout.get(index, "")
-            self.assertTrue(
-                same(printed, recorded["stdout"]),
-                f"cell {index} printed\\n{printed}\\nbut the notebook recorded\\n{recorded['stdout']}",
-            )
+            diff = differs(self.results.stdout.get(index, ""), recorded["stdout"])
+            self.assertFalse(diff, f"cell {index} printed other text than the notebook recorded:\\n{diff}")
         if "value" in recorded:
             key = f"cell_{index}"
             self.assertIn(key, self.values, f"cell {index}: the notebook showed a result, run() returned none")
-            shown = repr(self.values[key])
-            self.assertTrue(
-                same(shown, recorded["value"], collapse=True),
-                f"cell {index} returned\\n{shown}\\nbut the notebook showed\\n{recorded['value']}",
-            )
+            diff = differs(repr(self.values[key]), recorded["value"], collapse=True)
+            self.assertFalse(diff, f"cell {index} returned another value than the notebook showed:\\n{diff}")
+        for k, shown in enumerate(recorded.get("displays", []), 1):
+            key = f"cell_{index}_display_{k}"
+            self.assertIn(key, self.values, f"cell {index}: the notebook displayed {k} object(s), run() fewer")
+            diff = differs(repr(self.values[key]), shown, collapse=True)
+            self.assertFalse(diff, f"cell {index} displayed another object than the notebook:\\n{diff}")
+        if "figures" in recorded:
+            made = len(self.results.figures.get(index, []))
+            self.assertEqual(made, recorded["figures"], f"cell {index}: figures drawn, against the notebook's")
         self.assertEqual(self.results.errors.get(index), recorded.get("error"), f"cell {index}: error type")
 
 

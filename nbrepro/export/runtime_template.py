@@ -151,6 +151,27 @@ def shell(cmd: str, *, echo: bool = True) -> list[str]:
     return proc.stdout.splitlines()
 
 
+def script(interpreter: str, text: str) -> None:
+    """Run a ``%%bash``/``%%sh`` cell: its output shown, a failure not raised."""
+    proc = subprocess.run([interpreter], input=text, text=True, capture_output=True, check=False)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+
+
+def setenv(name: str, value: str) -> None:
+    """``%env NAME=VALUE``: set it, and say so as IPython does."""
+    os.environ[name] = value
+    print(f"env: {name}={value}")
+
+
+def writefile(path: str, text: str, *, append: bool = False) -> None:
+    """``%%writefile [-a] PATH``: write the cell's text, and say so as IPython does."""
+    target = Path(path).expanduser()
+    print(f"{'Appending to' if append else 'Overwriting' if target.exists() else 'Writing'} {path}")
+    with open(target, "a" if append else "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def save_figures(cell: int | None = None) -> list[Path]:
     """Save every open figure as a PNG under the output folder (when one is set) and
     close it: what ``plt.show()`` and the inline backend did in the notebook."""

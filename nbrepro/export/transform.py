@@ -47,6 +47,9 @@ _PIP_VALUE_FLAGS = frozenset(
 )  # fmt: skip
 _PIP_COMMAND = re.compile(r"^\s*(?:python3?\s+-m\s+)?pip3?\s+install\b(?P<args>.*)$", re.DOTALL)
 _TIMEIT_FLAGS = re.compile(r"^\s*(?:-[nrp]\s*\S+\s+|-[tcqo]+\s+)*")
+_ENV_ASSIGN = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:=\s*|\s+)(?P<value>.*?)\s*$")
+_SCRIPT_MAGICS = {"bash": "bash", "sh": "sh"}
+_WRITEFILE = re.compile(r"^\s*(?P<append>-a\s+|--append\s+)?(?P<path>[^\s'\"]+)\s*$")
 _MARKER = "__nbrepro_comment_{}__"
 _MARKER_LINE = re.compile(r"^(?P<indent>[ \t]*)__nbrepro_comment_(?P<n>\d+)__$", re.MULTILINE)
 _SLUG_MAX = 40
@@ -134,15 +137,21 @@ def transform(
 
     sections: list[_Section] = [_Section(None)]
     params_cell: int | None = None
+    injected: _Cell | None = None
     for i, cell in enumerate(cells):
         if cell.cell_type == "markdown":
             heading = _heading(_text(cell.source))
             if heading is not None:
                 sections.append(_Section(heading))
         elif cell.cell_type == "code":
-            if params_cell is None and "parameters" in cell.metadata.get("tags", []):
+            tags = cell.metadata.get("tags", [])
+            rewritten = _rewrite_cell(i, trees[i], expect_errors.get(i), ctx)
+            if "injected-parameters" in tags and "parameters" not in tags:
+                injected = rewritten  # papermill's: its values become the defaults
+                continue
+            if params_cell is None and "parameters" in tags:
                 params_cell = i
-            sections[-1].cells.append(_rewrite_cell(i, trees[i], expect_errors.get(i), ctx))
+            sections[-1].cells.append(rewritten)
     sections = [s for s in sections if s.cells]
 
     all_cells = [c for s in sections for c in s.cells]
@@ -150,6 +159,9 @@ def transform(
         _fill_empty_bodies(ast.Module(cell.body, []))
     by_index = {c.index: c for c in all_cells}
     parameters = _take_parameters(by_index[params_cell]) if params_cell is not None else []
+    if injected is not None:
+        parameters = _inject(parameters, injected, ctx)
+        params_cell = injected.index if params_cell is None else params_cell
     _check_names(all_cells, parameters, params_cell, ctx)
     modules = _imported_modules([ast.Module(c.body, []) for c in all_cells])
     imports, defs = _hoist(all_cells)
@@ -358,6 +370,19 @@ class _CellRewriter(ast.NodeTransformer):
             first = text.splitlines()[0]
             self.ctx.report(i, "unwrapped-timing", f"cell {i}: `{first}` removed; the code runs once, untimed")
             return self.rewrite(body)
+        literal = "{" not in args[1] and "$" not in args[1]  # IPython expands these at run time
+        env = _ENV_ASSIGN.match(args[1]) if method == "run_line_magic" and name == "env" and literal else None
+        if env is not None:
+            self.ctx.report(i, "env", f"cell {i}: `{text}` sets os.environ through _runtime.setenv")
+            return [_expr(f"_runtime.setenv({env['name']!r}, {env['value']!r})")]
+        if method == "run_cell_magic" and name in _SCRIPT_MAGICS and literal:
+            self.ctx.report(i, "shell", f"cell {i}: `%%{name}` runs through _runtime.script")
+            return [_expr(f"_runtime.script({_SCRIPT_MAGICS[name]!r}, {args[2]!r})")]
+        written = _WRITEFILE.match(args[1]) if method == "run_cell_magic" and name == "writefile" and literal else None
+        if written is not None:
+            append = bool(written["append"])
+            self.ctx.report(i, "writefile", f"cell {i}: `{text.splitlines()[0]}` writes through _runtime.writefile")
+            return [_expr(f"_runtime.writefile({written['path']!r}, {args[2]!r}, append={append})")]
         return self._kept(text, args)
 
     def _kept(self, text: str, args: list[str]) -> list[ast.stmt]:
@@ -706,6 +731,29 @@ def _take_parameters(cell: _Cell) -> list[Parameter]:
         found[target] = Parameter(target, annotation or _literal_type(default), default, source)
     cell.body = body
     return list(found.values())
+
+
+def _inject(parameters: list[Parameter], cell: _Cell, ctx: _Context) -> list[Parameter]:
+    """papermill's injected values as the defaults: ``papermill -p scale 5`` made the
+    notebook run with ``scale = 5``, so the export does too. A declared type is kept when
+    the new value fits it; a name the parameters cell lacks becomes a parameter too."""
+    merged = {p.name: p for p in parameters}
+    taken = _take_parameters(cell)
+    if cell.body:
+        ctx.report(cell.index, "injected-parameters", f"cell {cell.index}: statements other than assignments dropped")
+    for new in taken:
+        old = merged.get(new.name)
+        kind = new.type
+        if old is not None and new.default is not None:
+            types = _checked_types(old.type)
+            if types and any(type(new.default).__name__ == t for t in types):
+                kind = old.type
+        merged[new.name] = Parameter(new.name, kind, new.default, new.source)
+    if taken:
+        values = ", ".join(f"{p.name} = {p.source}" for p in taken)
+        detail = f"cell {cell.index}: papermill's injected values are run()'s defaults: {values}"
+        ctx.report(cell.index, "injected-parameters", detail)
+    return list(merged.values())
 
 
 def _simple_assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None, str | None]:
