@@ -375,7 +375,7 @@ class _CellRewriter(ast.NodeTransformer):
         if env is not None:
             self.ctx.report(i, "env", f"cell {i}: `{text}` sets os.environ through _runtime.setenv")
             return [_expr(f"_runtime.setenv({env['name']!r}, {env['value']!r})")]
-        if method == "run_cell_magic" and name in _SCRIPT_MAGICS and literal:
+        if method == "run_cell_magic" and name in _SCRIPT_MAGICS and not args[1].strip():  # no --out, --bg
             self.ctx.report(i, "shell", f"cell {i}: `%%{name}` runs through _runtime.script")
             return [_expr(f"_runtime.script({_SCRIPT_MAGICS[name]!r}, {args[2]!r})")]
         written = _WRITEFILE.match(args[1]) if method == "run_cell_magic" and name == "writefile" and literal else None

@@ -189,11 +189,32 @@ def test_shell_commands_run_through_the_runtime(load, tmp_path: Path) -> None:
 
 
 def test_other_magics_stay_as_marked_comments() -> None:
-    result = export(notebook("%who\nif True:\n    %env X=1\n", "%%bash\necho hi\nls"))
-    assert kinds(result) == [(0, "kept-magic"), (0, "kept-magic"), (1, "kept-magic")]
+    result = export(notebook("%who\nif True:\n    %env X={y}\n", "%%capture out\nprint(1)", "%%bash --out o\necho hi"))
+    assert kinds(result) == [(0, "kept-magic"), (0, "kept-magic"), (1, "kept-magic"), (2, "kept-magic")]
     assert "# nbrepro: magic not exported: %who\n" in result.source
-    assert "            # nbrepro: magic not exported: %env X=1\n            pass\n" in result.source
-    assert "# nbrepro: magic not exported: %%bash\n        # echo hi\n        # ls\n        pass" in result.source
+    assert "            # nbrepro: magic not exported: %env X={y}\n            pass\n" in result.source
+    assert "# nbrepro: magic not exported: %%capture out\n        # print(1)\n        pass" in result.source
+
+
+def test_env_bash_and_writefile_run_as_in_ipython(load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NBREPRO_T_FLAG", raising=False)
+    nb = notebook(
+        "%env NBREPRO_T_FLAG=on",
+        "%%bash\necho \"from bash $NBREPRO_T_FLAG\"",
+        "%%writefile note.txt\nfirst\n",
+        "%%writefile -a note.txt\nsecond\n",
+        "%%writefile note.txt\nagain\n",
+    )
+    result = export(nb)
+    assert kinds(result) == [(0, "env"), (1, "shell"), (2, "writefile"), (3, "writefile"), (4, "writefile")]
+    (tmp_path / "work").mkdir()
+    pipeline = load(result)
+    pipeline.run(workdir=tmp_path / "work")
+    out = pipeline._runtime.last_results().stdout
+    assert os.environ["NBREPRO_T_FLAG"] == "on" and out[0] == "env: NBREPRO_T_FLAG=on\n"
+    assert out[1] == "from bash on\n"  # the variable reached the bash child
+    assert [out[2], out[3], out[4]] == ["Writing note.txt\n", "Appending to note.txt\n", "Overwriting note.txt\n"]
+    assert (tmp_path / "work" / "note.txt").read_text() == "again\n"
 
 
 # --- results, displays, plots -------------------------------------------------------
