@@ -26,9 +26,16 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     except (OSError, UnicodeDecodeError) as exc:
         raise NotebookError(f"{path}: cannot read it ({exc.__class__.__name__})") from None
     try:
-        json.loads(text)
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    major = raw.get("nbformat") if isinstance(raw, dict) else None
+    if isinstance(major, int) and major < 4:
+        # nbformat would upgrade it in memory; stamp would then rewrite the file as v4, and
+        # cell ids, parameters tags and recorded positions do not exist before v4.
+        raise NotebookError(
+            f"{path}: nbformat {major} notebook; convert it first: jupyter nbconvert --to notebook --nbformat 4 {path}"
+        )
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for malformed input

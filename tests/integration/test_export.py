@@ -160,3 +160,24 @@ def test_package_names() -> None:
     assert package_name(Path("x.ipynb"), "my_pkg") == "my_pkg"
     with pytest.raises(UsageError):
         package_name(Path("x.ipynb"), "class")
+
+
+@pytest.mark.parametrize("kind", ["invalid JSON", "nbformat 3", "missing", "directory"])
+def test_malformed_input_exits_2_with_one_line_and_no_folder(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.ipynb"
+    if kind == "invalid JSON":
+        path.write_text('{"cells": [')
+    elif kind == "nbformat 3":
+        cell = {"cell_type": "code", "input": "1 + 1", "outputs": [], "language": "python"}
+        path.write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+                                    "worksheets": [{"cells": [cell], "metadata": {}}]}))
+    elif kind == "directory":
+        path.mkdir()
+    before = path.read_bytes() if path.is_file() else None
+    proc = nbrepro("export", str(path), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == "" and len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("nbrepro: error: ")
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+    if before is not None:
+        assert path.read_bytes() == before
