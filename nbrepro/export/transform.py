@@ -18,7 +18,6 @@ import ast
 import builtins
 import io
 import re
-import shlex
 import tokenize
 import unicodedata
 from dataclasses import dataclass, field
@@ -27,29 +26,28 @@ from typing import Any
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
+from .magics import (
+    DROPPED_MAGICS,
+    ENV_ASSIGN,
+    SCRIPT_MAGICS,
+    TIMEIT_FLAGS,
+    TIMING_MAGICS,
+    WRITEFILE,
+    expr,
+    magic_call,
+    magic_text,
+    parse_expression,
+    pip_args,
+    pip_requirements,
+    shell_call,
+)
+from .names import bound_names, eager_names, identifiers, imported_modules, scope_nodes
+
 # Names the generated module defines itself; a notebook binding them would break it.
 RESERVED = frozenset({"run", "PARAMETERS", "NOTEBOOK_DIR", "_runtime"})
 # run()'s own keywords; a parameter of the same name could not be passed.
 RUN_KEYWORDS = frozenset({"workdir", "outdir"})
 
-_DROPPED_MAGICS = frozenset(
-    {"matplotlib", "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport", "config", "nbrepro"}
-)
-_TIMING_MAGICS = frozenset({"time", "timeit"})
-# pip options that take a value: the value is not a requirement either.
-_PIP_VALUE_FLAGS = frozenset(
-    {
-        "-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i", "--index-url",
-        "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root",
-        "--trusted-host", "--platform", "--python-version", "--implementation", "--abi",
-        "--src", "--upgrade-strategy", "--progress-bar", "--cache-dir", "--log",
-    }
-)  # fmt: skip
-_PIP_COMMAND = re.compile(r"^\s*(?:python3?\s+-m\s+)?pip3?\s+install\b(?P<args>.*)$", re.DOTALL)
-_TIMEIT_FLAGS = re.compile(r"^\s*(?:-[nrp]\s*\S+\s+|-[tcqo]+\s+)*")
-_ENV_ASSIGN = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:=\s*|\s+)(?P<value>.*?)\s*$")
-_SCRIPT_MAGICS = {"bash": "bash", "sh": "sh"}
-_WRITEFILE = re.compile(r"^\s*(?P<append>-a\s+|--append\s+)?(?P<path>[^\s'\"]+)\s*$")
 _MARKER = "__nbrepro_comment_{}__"
 _MARKER_LINE = re.compile(r"^(?P<indent>[ \t]*)__nbrepro_comment_(?P<n>\d+)__$", re.MULTILINE)
 _SLUG_MAX = 40
@@ -131,7 +129,7 @@ def transform(
             raise ValueError(f"expect_errors names cell {index}, which is not a code cell")
     ctx = _Context()
     trees = {i: _parse_cell(i, _text(c.source), ctx) for i, c in enumerate(cells) if c.cell_type == "code"}
-    names = set().union(*(_identifiers(p.module) for p in trees.values()))
+    names = set().union(*(identifiers(p.module) for p in trees.values()))
     ctx.results_name = next(n for n in ("results", "_results", "nbrepro_results") if n not in names)
     ctx.plt_names = _pyplot_aliases([p.module for p in trees.values()])
 
@@ -163,7 +161,7 @@ def transform(
         parameters = _inject(parameters, injected, ctx)
         params_cell = injected.index if params_cell is None else params_cell
     _check_names(all_cells, parameters, params_cell, ctx)
-    modules = _imported_modules([ast.Module(c.body, []) for c in all_cells])
+    modules = imported_modules([ast.Module(c.body, []) for c in all_cells])
     imports, defs = _hoist(all_cells)
 
     steps = _step_names(sections)
@@ -243,7 +241,7 @@ def _parse_cell(index: int, source: str, ctx: _Context) -> _Parsed:
         module = ast.parse(python)
     except SyntaxError as exc:
         return _unexported(index, source, f"is not valid Python ({exc.msg})", ctx)
-    if any(isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith)) for n in _scope_nodes(module.body)):
+    if any(isinstance(n, (ast.Await, ast.AsyncFor, ast.AsyncWith)) for n in scope_nodes(module.body)):
         return _unexported(index, source, "uses top-level await, which a step function cannot run", ctx)
     return _Parsed(module, _ends_with_semicolon(python))
 
@@ -252,29 +250,6 @@ def _unexported(index: int, source: str, why: str, ctx: _Context) -> _Parsed:
     ctx.report(index, "unparsable", f"cell {index} {why}; kept as a comment")
     lines = [f"nbrepro: cell not exported: it {why}", *source.splitlines()]
     return _Parsed(ast.Module([ctx.comment(lines)], []), False)
-
-
-def _magic(node: ast.AST) -> tuple[str, list[str]] | None:
-    """``("run_line_magic", [name, arg])`` etc. for a ``get_ipython().<method>(...)`` call."""
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Call)
-        and isinstance(node.func.value.func, ast.Name)
-        and node.func.value.func.id == "get_ipython"
-        and node.func.attr in ("run_line_magic", "run_cell_magic", "system", "getoutput")
-        and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
-    ):
-        return node.func.attr, [a.value for a in node.args]
-    return None
-
-
-def _magic_text(method: str, args: list[str]) -> str:
-    if method == "run_line_magic":
-        return f"%{args[0]} {args[1]}".rstrip()
-    if method == "run_cell_magic":
-        return f"%%{args[0]} {args[1]}".rstrip()
-    return f"!{args[0]}"
 
 
 class _CellRewriter(ast.NodeTransformer):
@@ -309,7 +284,7 @@ class _CellRewriter(ast.NodeTransformer):
         return self.generic_visit(node)
 
     def visit_Expr(self, node: ast.Expr) -> Any:
-        magic = _magic(node.value)
+        magic = magic_call(node.value)
         if magic is not None:
             return self._magic_statement(*magic)
         call = node.value
@@ -317,22 +292,22 @@ class _CellRewriter(ast.NodeTransformer):
             return self._display(call)
         if isinstance(call, ast.Call) and _is_show(call.func, self.ctx.plt_names):
             self.plots = True
-            return _expr(f"_runtime.save_figures({'' if self.depth else self.index})")
+            return expr(f"_runtime.save_figures({'' if self.depth else self.index})")
         return self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> Any:
-        magic = _magic(node.value)
+        magic = magic_call(node.value)
         if magic is None:
             return self.generic_visit(node)
         method, args = magic
-        text = _magic_text(method, args)
+        text = magic_text(method, args)
         if method in ("getoutput", "system"):
             self.ctx.report(self.index, "shell", f"cell {self.index}: `{text}` runs through _runtime.shell")
-            node.value = _shell_call(args[0], echo=False)
+            node.value = shell_call(args[0], echo=False)
             return node
-        if method == "run_line_magic" and args[0] in _TIMING_MAGICS:
-            stmt = _TIMEIT_FLAGS.sub("", args[1]) if args[0] == "timeit" else args[1]
-            with_value = _parse_expression(stmt)
+        if method == "run_line_magic" and args[0] in TIMING_MAGICS:
+            stmt = TIMEIT_FLAGS.sub("", args[1]) if args[0] == "timeit" else args[1]
+            with_value = parse_expression(stmt)
             if with_value is not None:
                 self.ctx.report(self.index, "unwrapped-timing", f"cell {self.index}: `{text}` runs once, untimed")
                 node.value = with_value
@@ -340,11 +315,11 @@ class _CellRewriter(ast.NodeTransformer):
         return self._kept(text, args)
 
     def _magic_statement(self, method: str, args: list[str]) -> list[ast.stmt]:
-        text = _magic_text(method, args)
+        text = magic_text(method, args)
         i = self.index
-        pip = _pip_args(method, args)
+        pip = pip_args(method, args)
         if pip is not None:
-            specs, dropped = _requirements(pip)
+            specs, dropped = pip_requirements(pip)
             self.ctx.requirements.extend(specs)
             note = f"; ignored {' '.join(dropped)}" if dropped else ""
             became = ", ".join(specs) or "(none)"
@@ -352,16 +327,16 @@ class _CellRewriter(ast.NodeTransformer):
             return []
         if method in ("system", "getoutput"):
             self.ctx.report(i, "shell", f"cell {i}: `{text}` runs through _runtime.shell")
-            return [ast.Expr(_shell_call(args[0], echo=True))]
+            return [ast.Expr(shell_call(args[0], echo=True))]
         name = args[0]
-        if method == "run_line_magic" and name in _DROPPED_MAGICS:
+        if method == "run_line_magic" and name in DROPPED_MAGICS:
             self.ctx.report(i, "dropped-magic", f"cell {i}: dropped `{text}`, which only configures IPython")
             return []
-        if name in _TIMING_MAGICS:
+        if name in TIMING_MAGICS:
             if method == "run_line_magic":
-                code = _TIMEIT_FLAGS.sub("", args[1]) if name == "timeit" else args[1]
+                code = TIMEIT_FLAGS.sub("", args[1]) if name == "timeit" else args[1]
             else:  # %%timeit's line is setup code, run before the body as timeit does
-                setup = _TIMEIT_FLAGS.sub("", args[1] + " ").strip() if name == "timeit" else ""
+                setup = TIMEIT_FLAGS.sub("", args[1] + " ").strip() if name == "timeit" else ""
                 code = f"{setup}\n{args[2]}" if setup else args[2]
             try:
                 body = ast.parse(TransformerManager().transform_cell(code)).body
@@ -371,18 +346,18 @@ class _CellRewriter(ast.NodeTransformer):
             self.ctx.report(i, "unwrapped-timing", f"cell {i}: `{first}` removed; the code runs once, untimed")
             return self.rewrite(body)
         literal = "{" not in args[1] and "$" not in args[1]  # IPython expands these at run time
-        env = _ENV_ASSIGN.match(args[1]) if method == "run_line_magic" and name == "env" and literal else None
+        env = ENV_ASSIGN.match(args[1]) if method == "run_line_magic" and name == "env" and literal else None
         if env is not None:
             self.ctx.report(i, "env", f"cell {i}: `{text}` sets os.environ through _runtime.setenv")
-            return [_expr(f"_runtime.setenv({env['name']!r}, {env['value']!r})")]
-        if method == "run_cell_magic" and name in _SCRIPT_MAGICS and not args[1].strip():  # no --out, --bg
+            return [expr(f"_runtime.setenv({env['name']!r}, {env['value']!r})")]
+        if method == "run_cell_magic" and name in SCRIPT_MAGICS and not args[1].strip():  # no --out, --bg
             self.ctx.report(i, "shell", f"cell {i}: `%%{name}` runs through _runtime.script")
-            return [_expr(f"_runtime.script({_SCRIPT_MAGICS[name]!r}, {args[2]!r})")]
-        written = _WRITEFILE.match(args[1]) if method == "run_cell_magic" and name == "writefile" and literal else None
+            return [expr(f"_runtime.script({SCRIPT_MAGICS[name]!r}, {args[2]!r})")]
+        written = WRITEFILE.match(args[1]) if method == "run_cell_magic" and name == "writefile" and literal else None
         if written is not None:
             append = bool(written["append"])
             self.ctx.report(i, "writefile", f"cell {i}: `{text.splitlines()[0]}` writes through _runtime.writefile")
-            return [_expr(f"_runtime.writefile({written['path']!r}, {args[2]!r}, append={append})")]
+            return [expr(f"_runtime.writefile({written['path']!r}, {args[2]!r}, append={append})")]
         return self._kept(text, args)
 
     def _kept(self, text: str, args: list[str]) -> list[ast.stmt]:
@@ -393,13 +368,13 @@ class _CellRewriter(ast.NodeTransformer):
     def _display(self, call: ast.Call) -> ast.stmt:
         args = ", ".join(ast.unparse(a) for a in call.args)
         if self.depth:
-            return _expr(f"_runtime.display({args})")
+            return expr(f"_runtime.display({args})")
         for _ in call.args:
             self.displays += 1
             key = f"cell_{self.index}_display_{self.displays}"
             self.ctx.results.append(ResultSpec(key, self.index, "display"))
             self.ctx.report(self.index, "display", f"cell {self.index}: display() recorded as result {key}")
-        return _expr(f"{self.ctx.results_name}.display({self.index}, {args})")
+        return expr(f"{self.ctx.results_name}.display({self.index}, {args})")
 
 
 def _rewrite_cell(index: int, parsed: _Parsed, expect_error: str | None, ctx: _Context) -> _Cell:
@@ -407,7 +382,7 @@ def _rewrite_cell(index: int, parsed: _Parsed, expect_error: str | None, ctx: _C
     body = rewriter.rewrite(parsed.module.body)
     last = body[-1] if body else None
     if isinstance(last, ast.Expr) and not _is_marker(last) and _shows_value(last.value, ctx) and not parsed.quiet:
-        body[-1] = _expr(f"{ctx.results_name}.value({index}, {ast.unparse(last.value)})")
+        body[-1] = expr(f"{ctx.results_name}.value({index}, {ast.unparse(last.value)})")
         ctx.results.append(ResultSpec(f"cell_{index}", index, "value"))
         ctx.report(index, "result", f"cell {index}: last expression recorded as result cell_{index}")
     if rewriter.plots:
@@ -474,182 +449,7 @@ def _pyplot_aliases(modules: list[ast.Module]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _expr(source: str) -> ast.Expr:
-    stmt = ast.parse(source).body[0]
-    assert isinstance(stmt, ast.Expr)
-    return stmt
-
-
-def _parse_expression(source: str) -> ast.expr | None:
-    try:
-        return ast.parse(source.strip(), mode="eval").body
-    except SyntaxError:
-        return None
-
-
-def _shell_call(cmd: str, *, echo: bool) -> ast.expr:
-    call = _expr("_runtime.shell(None)" if echo else "_runtime.shell(None, echo=False)").value
-    assert isinstance(call, ast.Call)
-    call.args = [_interpolated(cmd)]
-    return call
-
-
-def _interpolated(cmd: str) -> ast.expr:
-    """IPython expands ``{expr}`` in a shell command from the notebook's namespace; an
-    f-string does the same. Braces holding no expression (awk's ``{print $1}``) stay."""
-    parts: list[str] = []
-    found = False
-    pos = 0
-    for match in re.finditer(r"\{([^{}]*)\}", cmd):
-        parts.append(_escape_braces(cmd[pos : match.start()]))
-        if match.group(1).strip() and _parse_expression(match.group(1)) is not None:
-            parts.append(match.group(0))
-            found = True
-        else:
-            parts.append(_escape_braces(match.group(0)))
-        pos = match.end()
-    parts.append(_escape_braces(cmd[pos:]))
-    if found:
-        with_names = _parse_expression("f" + repr("".join(parts)))
-        if with_names is not None:
-            return with_names
-    return ast.Constant(cmd)
-
-
-def _escape_braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def _pip_args(method: str, args: list[str]) -> str | None:
-    """The arguments of a ``%pip install`` or ``!pip install``, or None for anything else."""
-    if method == "run_line_magic" and args[0] == "pip":
-        command, _, rest = args[1].strip().partition(" ")
-        return rest if command == "install" else None
-    if method == "system":
-        match = _PIP_COMMAND.match(args[0])
-        return match.group("args") if match else None
-    return None
-
-
-def _requirements(args: str) -> tuple[list[str], list[str]]:
-    """Package specs, and the options left out (with their values)."""
-    try:
-        words = shlex.split(args, comments=True)
-    except ValueError:
-        words = args.split()
-    specs: list[str] = []
-    dropped: list[str] = []
-    it = iter(words)
-    for word in it:
-        if word.startswith("-"):
-            dropped.append(word)
-            if word in _PIP_VALUE_FLAGS:
-                dropped.extend(w for w in [next(it, "")] if w)
-        else:
-            specs.append(word)
-    return specs, dropped
-
-
 # --- scopes and names ---------------------------------------------------------------
-
-
-def _scope_nodes(body: list[ast.stmt]) -> list[ast.AST]:
-    """Every node that runs in the scope of ``body`` itself, not in functions or classes
-    it defines (their names, decorators and defaults do run there)."""
-    out: list[ast.AST] = []
-    stack: list[ast.AST] = list(reversed(body))
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            children: list[ast.AST] = [*getattr(node, "decorator_list", []), *node.args.defaults]
-            children += [d for d in node.args.kw_defaults if d is not None]
-        elif isinstance(node, ast.ClassDef):
-            children = [*node.decorator_list, *node.bases, *node.keywords]
-        else:
-            children = list(ast.iter_child_nodes(node))
-        stack.extend(reversed(children))
-    return out
-
-
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-
-
-def _bound_names(body: list[ast.stmt]) -> set[str]:
-    """Names that ``body`` binds in its own scope: the names a step declares ``global``."""
-    names: set[str] = set()
-    comprehension_vars = {
-        id(n)
-        for c in _scope_nodes(body)
-        if isinstance(c, _COMPREHENSIONS)
-        for g in c.generators
-        for n in ast.walk(g.target)
-    }
-    for node in _scope_nodes(body):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and id(node) not in comprehension_vars:
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update(a.asname or a.name.partition(".")[0] for a in node.names if a.name != "*")
-        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
-            names.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            names.add(node.rest)
-        elif isinstance(node, ast.Global):
-            names.update(node.names)
-    return names
-
-
-def _eager_names(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> set[str]:
-    """Names a ``def``/``class`` statement reads when it runs (decorators, defaults,
-    annotations, a class body): moved to module level, they must exist at import."""
-    reads: list[ast.AST] = [*node.decorator_list]
-    if isinstance(node, ast.ClassDef):
-        reads += [*node.bases, *node.keywords, *node.body]
-    else:
-        arguments = node.args
-        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
-        reads += [*arguments.defaults, *(d for d in arguments.kw_defaults if d is not None)]
-        reads += [a.annotation for a in every if a is not None and a.annotation is not None]
-        reads += [node.returns] if node.returns is not None else []
-    nodes = _scope_nodes(reads)  # type: ignore[arg-type]
-    loads = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    for inner in nodes:
-        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            loads |= _eager_names(inner)
-    return loads - _bound_names(node.body) if isinstance(node, ast.ClassDef) else loads
-
-
-def _identifiers(module: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(module):
-        if isinstance(node, ast.Name):
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.alias):
-            names.add(node.asname or node.name.partition(".")[0])
-    return names
-
-
-def _imported_modules(modules: list[ast.Module]) -> list[str]:
-    """Top-level names of every module imported anywhere, in order of appearance."""
-    found: dict[str, None] = {}
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.Import):
-            found.update(dict.fromkeys(a.name.partition(".")[0] for a in node.names))
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module != "__future__":
-            found[node.module.partition(".")[0]] = None
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    for module in modules:
-        visit(module)
-    return list(found)
 
 
 class _StepScope(ast.NodeTransformer):
@@ -797,7 +597,7 @@ def _checked_types(annotation: str) -> list[str] | None:
             return [node.value.id] if node.value.id in _CHECKABLE else None
         return None
 
-    parsed = _parse_expression(annotation)
+    parsed = parse_expression(annotation)
     checked = None if parsed is None else types(parsed)
     return None if checked is None else list(dict.fromkeys(checked))
 
@@ -809,7 +609,7 @@ def _check_names(cells: list[_Cell], parameters: list[Parameter], params_cell: i
         raise TransformError(f"parameter {name!r} has the name of a run() keyword; rename it in the notebook")
     names = {p.name for p in parameters}
     for cell in cells:
-        bound = _bound_names(cell.body)
+        bound = bound_names(cell.body)
         reserved = bound & RESERVED
         if reserved:
             raise TransformError(
@@ -837,14 +637,14 @@ def _hoist(cells: list[_Cell]) -> tuple[list[ast.stmt], list[ast.stmt]]:
     bindings: dict[str, int] = {}
     for cell in cells:
         for stmt in cell.body:
-            for name in _bound_names([stmt]):
+            for name in bound_names([stmt]):
                 bindings[name] = bindings.get(name, 0) + 1
     movable = [c for c in cells if c.expect_error is None]
     imports: list[ast.stmt] = []
     for cell in movable:
         imports += [s for s in cell.body if isinstance(s, (ast.Import, ast.ImportFrom))]
         cell.body = [s for s in cell.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
-    available = set(dir(builtins)) | _bound_names(imports)
+    available = set(dir(builtins)) | bound_names(imports)
     defs: list[ast.stmt] = []
     for cell in movable:
         kept: list[ast.stmt] = []
@@ -852,7 +652,7 @@ def _hoist(cells: list[_Cell]) -> tuple[list[ast.stmt], list[ast.stmt]]:
             if (
                 isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                 and bindings[stmt.name] == 1
-                and _eager_names(stmt) <= available
+                and eager_names(stmt) <= available
             ):
                 defs.append(stmt)
                 available.add(stmt.name)
@@ -930,7 +730,7 @@ def _step_source(name: str, section: _Section, ctx: _Context) -> str:
         if not cell.body:
             continue
         body = [s for stmt in cell.body for s in _as_list(_StepScope().visit(stmt))]
-        names |= _bound_names(body)
+        names |= bound_names(body)
         expect = f", expect_error={cell.expect_error!r}" if cell.expect_error else ""
         block = ast.parse(f"with {results}.cell({cell.index}{expect}):\n    pass").body[0]
         assert isinstance(block, ast.With)
