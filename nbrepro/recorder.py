@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from .capture import Guard, describe, outputs, seeds
-from .capture.code import NotebookIndex, cell_part, notebook_hint, notebook_part
+from .capture.code import NotebookIndex, cell_part, notebook_hint, notebook_part, portable_cell_id
 from .capture.data import DataCollector, Open
 from .capture.env import EnvCollector
 from .capture.files import FileHashes
 from .capture.git import DEFAULT_SNAPSHOT_MAX_BYTES, GitCollector
 from .capture.hardware import HardwareCollector
 from .capture.imports import ImportWatcher
+from .capture.papermill import parent_hint, prefer
 from .capture.params import assignments, is_parameters_cell
 from .capture.seeds import SeedCollector
 from .errors import StoreError
@@ -82,6 +83,7 @@ class Recorder:
         store: Store | None = None,
         snapshot_max_bytes: int | None = None,
         outputs_max_bytes: int | None = None,
+        papermill: str | None = None,
     ) -> None:
         self.root = root
         self.store_dir = store_dir
@@ -93,6 +95,9 @@ class Recorder:
         self.last_record: dict[str, Any] | None = None
         self._namespace: Mapping[str, Any] = namespace if namespace is not None else {}
         self._environ = environ
+        # The papermill command that started this kernel, if one did: read once, by the worker
+        # (psutil stays off the load path). A string given here is used instead; "" is none.
+        self._papermill: Any = _UNREAD if papermill is None else (papermill or None)
         self._store = store
         if snapshot_max_bytes is None:
             snapshot_max_bytes = int(environ.get("NBREPRO_SNAPSHOT_MAX_BYTES", DEFAULT_SNAPSHOT_MAX_BYTES))
@@ -294,11 +299,14 @@ class Recorder:
         self._save()
 
     def _build(self, cell: CellEnd, git: dict[str, Any], env: dict[str, Any], hardware: dict[str, Any]) -> dict[str, Any]:
-        key = (cell.notebook, cell.cwd)
+        if self._papermill is _UNREAD:
+            self._papermill = parent_hint()
+        hint = prefer(cell.notebook, self._papermill)
+        key = (hint, cell.cwd)
         if key not in self._notebooks:  # emptied per batch: a notebook may appear on disk
-            self._notebooks[key] = notebook_part(cell.notebook, self.root, Path(cell.cwd))
+            self._notebooks[key] = notebook_part(hint, self.root, Path(cell.cwd))
         notebook, notebook_file = self._notebooks[key]
-        part = cell_part(cell.source, cell.cell_id, cell.execution_count)
+        part = cell_part(cell.source, portable_cell_id(cell.cell_id, self.root), cell.execution_count)
         tags: list[str] = []
         if notebook_file is not None:
             part["index"] = self._index.locate(notebook_file, cell.cell_id, part["source_hash"])
@@ -387,6 +395,7 @@ class Recorder:
 
 
 _STOP = object()
+_UNREAD = object()
 
 
 def _lower_priority() -> None:

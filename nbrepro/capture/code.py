@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from ..hashing import hash_text
 from ..project import relative_path
@@ -105,6 +107,24 @@ def notebook_part(hint: tuple[str | None, str | None], root: Path, cwd: Path) ->
         return {"path": None, "found_by": None}, None
     absolute = resolve_notebook(path, root, cwd)
     return {"path": relative_path(absolute, root), "found_by": found_by}, absolute
+
+
+_URI_WITH_PATH = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):(?://[^/?#]*)?(?P<path>/[^?#]*)(?P<rest>.*)", re.DOTALL
+)
+
+
+def portable_cell_id(cell_id: str | None, root: Path) -> str | None:
+    """A frontend's cell id as recorded. VS Code's is the cell's URI, which holds the
+    notebook's absolute path (``vscode-notebook-cell:/home/me/p/nb.ipynb#W0sZmlsZQ%3D%3D``);
+    that path is written relative to the project root, as every path in a record is."""
+    match = _URI_WITH_PATH.fullmatch(cell_id) if cell_id and ":" in cell_id else None
+    if match is None:
+        return cell_id
+    path = unquote(match["path"])
+    if re.match(r"/[A-Za-z]:", path):  # /c:/Users/... on Windows
+        path = path[1:]
+    return f"{match['scheme']}:{relative_path(path, root)}{match['rest']}"
 
 
 @lru_cache(maxsize=512)

@@ -65,19 +65,39 @@ def recorded_side(nb: nbformat.NotebookNode, path: Path) -> tuple[SessionFacts, 
 
 def rerun_copy(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> tuple[nbformat.NotebookNode, list[int | None]]:
     """A copy to execute, with ``params`` injected after the parameters cell (papermill's
-    convention), and for each of its cells the index of the cell it came from (None: injected)."""
+    convention), or added to the cell papermill injected when there is one, and for each of
+    its cells the index of the cell it came from (None: injected)."""
     run = copy.deepcopy(nb)
     for cell in run.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     origin: list[int | None] = list(range(len(run.cells)))
     if params:
-        source = "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in params.items())
-        injected = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
-        at = next((i + 1 for i, c in enumerate(run.cells) if set(c.get("metadata", {}).get("tags", [])) & set(PARAMETER_TAGS)), 0)
-        run.cells.insert(at, injected)
-        origin.insert(at, None)
+        assigned = "".join(f"{k} = {v!r}\n" for k, v in params.items())
+        tagged = [i for i, c in enumerate(run.cells) if _tags(c) & set(PARAMETER_TAGS)]
+        injected = next((i for i in tagged if _is_injected(run.cells[i])), None)
+        if injected is not None:
+            # A notebook papermill ran already has its injected cell: like papermill, replace it
+            # rather than add a second one, but keep the values it injected that -p does not
+            # override, so that `-p a 1` reruns the recorded run with only `a` changed.
+            cell = run.cells[injected]
+            before = cell.source if cell.source.lstrip().startswith("# Parameters") else "# Parameters\n" + cell.source
+            cell.source = before.rstrip("\n") + "\n\n# nbrepro verify -p\n" + assigned
+        else:
+            at = tagged[0] + 1 if tagged else 0
+            new = nbformat.v4.new_code_cell("# Parameters\n" + assigned, metadata={"tags": ["injected-parameters"]})
+            run.cells.insert(at, new)
+            origin.insert(at, None)
     return run, origin
+
+
+def _is_injected(cell: Any) -> bool:
+    return cell.cell_type == "code" and "injected-parameters" in _tags(cell)
+
+
+def _tags(cell: Any) -> set[str]:
+    tags = (cell.get("metadata") or {}).get("tags") or []
+    return {t for t in tags if isinstance(t, str)}
 
 
 def verify(
