@@ -102,12 +102,13 @@ def saved_outputs_only(nb: nbformat.NotebookNode) -> SessionFacts:
 
 def from_records(
     records: list[dict[str, Any]], nb: nbformat.NotebookNode, get_blob: Any, source: str = "store",
-    positions: list[int | None] | None = None,
+    positions: list[int | None] | None = None, with_outputs: bool = True,
 ) -> SessionFacts:
     """Facts of one session's records (oldest first), matched to the cells of ``nb``.
 
     ``positions`` gives each record's notebook index directly (a rerun knows which cell it
     ran); otherwise records are matched by cell id, source hash, then recorded position.
+    ``with_outputs=False`` leaves the output blobs unread (a stamp does not carry them).
     """
     first = records[0] if records else {}
     facts = SessionFacts(
@@ -137,7 +138,7 @@ def from_records(
             status=rec.get("status", "ok"),
             run_id=rec.get("run_id"),
             outputs_hash=out.get("hash"),
-            outputs=_stored_outputs(out, get_blob),
+            outputs=_stored_outputs(out, get_blob) if with_outputs else None,
             data=[e for e in rec.get("data") or [] if isinstance(e, dict)] if isinstance(rec.get("data"), list) else [],
             seeds_set=dict(seeds.get("set") or {}),
             unseeded=list(seeds.get("unseeded") or []),

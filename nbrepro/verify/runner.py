@@ -35,8 +35,11 @@ VERIFY_SCHEMA = "nbrepro.verify/1"
 _LOADS_NBREPRO = re.compile(r"^\s*%(?:re)?load_ext\s+nbrepro\b", re.M)
 
 
-def stored_session(nb: nbformat.NotebookNode, path: Path) -> tuple[SessionFacts, str] | None:
-    """The facts of the notebook's latest recorded session in its project's store, if any."""
+def stored_session(
+    nb: nbformat.NotebookNode, path: Path, *, with_outputs: bool = True
+) -> tuple[SessionFacts, str] | None:
+    """The facts of the notebook's latest recorded session in its project's store, if any;
+    ``with_outputs=False`` skips reading the recorded outputs' blobs."""
     root = find_root(path.resolve().parent)
     folder = store_dir(root)
     if not (folder / "nbrepro.db").is_file():
@@ -46,7 +49,7 @@ def stored_session(nb: nbformat.NotebookNode, path: Path) -> tuple[SessionFacts,
         records = latest_session(store.records(relative_path(path, root)))
         if not records:
             return None
-        facts = from_records(records, nb, store.get_blob)
+        facts = from_records(records, nb, store.get_blob, with_outputs=with_outputs)
     finally:
         store.close()
     return facts, f"store {relative_path(folder, root)}, session {(facts.session_id or '?')[:8]}"

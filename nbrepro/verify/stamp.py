@@ -10,11 +10,15 @@ from ..nbio import read_notebook, write_atomic
 from .runner import stored_session
 
 
-def stamp_notebook(path: str | Path) -> tuple[int, str]:
-    """Stamp ``path`` in place (metadata only); returns (cells stamped, session id)."""
-    path = Path(path)
-    nb = read_notebook(path)
-    stored = stored_session(nb, path)
+def apply_stamp(nb: nbformat.NotebookNode, path: str | Path) -> tuple[int, str]:
+    """Stamp ``nb``, the notebook at ``path``, in memory with its latest recorded session.
+
+    Only ``metadata.nbrepro`` and each code cell's ``metadata.nbrepro`` change; sources and
+    outputs are left exactly as they were. ``path`` need not exist yet: it only locates the
+    project's store and names the notebook in it. Returns (cells stamped, session id);
+    (0, "") leaves ``nb`` untouched. Used by ``nbrepro stamp`` and the server's save hook.
+    """
+    stored = stored_session(nb, Path(path), with_outputs=False)  # a stamp carries no outputs
     if stored is None or not stored[0].cells:
         return 0, ""
     facts = stored[0]
@@ -27,6 +31,14 @@ def stamp_notebook(path: str | Path) -> tuple[int, str]:
             cell.metadata["nbrepro"] = cells[index]
         else:
             cell.metadata.pop("nbrepro", None)
-    write_atomic(path, nbformat.writes(nb))
     return len(cells), facts.session_id or ""
 
+
+def stamp_notebook(path: str | Path) -> tuple[int, str]:
+    """Stamp ``path`` in place (metadata only); returns (cells stamped, session id)."""
+    path = Path(path)
+    nb = read_notebook(path)
+    stamped = apply_stamp(nb, path)
+    if stamped[0]:
+        write_atomic(path, nbformat.writes(nb))
+    return stamped

@@ -149,7 +149,11 @@ def child_venv(folder: Path) -> Path:
     python = folder / "bin" / "python"
     own = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
                          capture_output=True, text=True, check=True).stdout.strip()
-    Path(own, "parent-env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # addsitedir, not plain path lines: the parent's own .pth files (an editable install of
+    # nbrepro among them) must be processed too, or ``import nbrepro`` finds only the
+    # ``nbrepro/examples`` data folder an editable wheel installs, as a namespace package.
+    lines = [f"import site; site.addsitedir({d!r})" for d in site.getsitepackages()]
+    Path(own, "parent-env.pth").write_text("\n".join(lines) + "\n")
     return python
 
 
