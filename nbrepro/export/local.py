@@ -31,15 +31,10 @@ def find(facts: SessionFacts, static_imports: Iterable[str], root: Path, nb_dir:
             if path.is_file():
                 found.setdefault(name, path)
     for name in static_imports:
-        if name in found:
-            continue
-        for base in dict.fromkeys((nb_dir, root)):
-            for candidate in (base / f"{name}.py", base / name / "__init__.py"):
-                if candidate.is_file():
-                    found[name] = candidate
-                    break
-            if name in found:
-                break
+        candidates = (base / rel for base in (nb_dir, root) for rel in (f"{name}.py", f"{name}/__init__.py"))
+        beside = next((c for c in candidates if c.is_file()), None)
+        if beside is not None:
+            found.setdefault(name, beside)
     return dict(sorted(found.items()))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 
+
 def scope_nodes(body: list[ast.stmt]) -> list[ast.AST]:
     """Every node that runs in the scope of ``body`` itself, not in functions or classes
     it defines (their names, decorators and defaults do run there)."""

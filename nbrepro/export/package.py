@@ -19,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import nbformat
@@ -36,6 +37,7 @@ from ..verify.facts import SessionFacts
 from ..verify.runner import recorded_side
 from . import local
 from . import lock as locking
+from .names import imported_modules
 from .transform import Parameter, Transformed, TransformError, transform
 
 # Rewrites after which a cell's printed text is not the notebook's: not compared.
@@ -140,10 +142,11 @@ def run_tests(
 
 def _expected(
     nb: nbformat.NotebookNode, facts: SessionFacts
-) -> tuple[dict[int, dict[str, str]], dict[str, list[int]], list[str]]:
-    """Per recorded cell: its stdout text, shown result (text/plain) and error type name;
+) -> tuple[dict[int, dict[str, Any]], dict[str, list[int]], list[str]]:
+    """Per recorded cell: its stdout text, shown result (text/plain), displayed objects'
+    text/plain, number of images and error type name;
     the cells whose outputs came from the store and from the notebook's saved outputs."""
-    expected: dict[int, dict[str, str]] = {}
+    expected: dict[int, dict[str, Any]] = {}
     origin: dict[str, list[int]] = {"store": [], "notebook": []}
     missing: list[str] = []
     for index, cell in enumerate(nb.cells):
@@ -176,14 +179,12 @@ def _expected(
     return expected, origin, missing
 
 
-def _narrow(expected: dict[int, dict[str, str]], transformed: Transformed) -> list[str]:
+def _narrow(expected: dict[int, dict[str, Any]], transformed: Transformed) -> list[str]:
     """Drop what the exported code cannot reproduce as recorded; say what was dropped."""
     notes: list[str] = []
     changed = {r.cell: r.kind for r in transformed.rewrites if r.kind in _OUTPUT_CHANGING}
     values = {r.cell for r in transformed.results if r.kind == "value"}
-    displays = {r.cell: 0 for r in transformed.results}
-    for r in transformed.results:
-        displays[r.cell] += r.kind == "display"
+    displays = Counter(r.cell for r in transformed.results if r.kind == "display")
     plots = {r.cell for r in transformed.rewrites if r.kind == "plot"}
     for index, entry in expected.items():
         if index in changed and entry.pop("stdout", None):
@@ -192,7 +193,7 @@ def _narrow(expected: dict[int, dict[str, str]], transformed: Transformed) -> li
             del entry["value"]
             notes.append(f"cell {index}: shown result not compared (not a result of run())")
         shown = entry.pop("displays")
-        if shown and len(shown) == displays.get(index, 0):
+        if shown and len(shown) == displays[index]:
             entry["displays"] = shown
         elif shown:
             notes.append(f"cell {index}: displayed objects not compared (not each from a display() call in the cell)")
@@ -206,18 +207,13 @@ def _narrow(expected: dict[int, dict[str, str]], transformed: Transformed) -> li
 
 def _imports_of(sources: Iterable[str]) -> list[str]:
     """Top-level modules the copied local modules import (for requirements without a record)."""
-    found: list[str] = []
+    trees = []
     for source in sources:
         try:
-            tree = ast.parse(source)
+            trees.append(ast.parse(source))
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found += [a.name.partition(".")[0] for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.append(node.module.partition(".")[0])
-    return found
+    return imported_modules(trees)
 
 
 def _recorded_params(facts: SessionFacts, parameters: list[Parameter]) -> tuple[dict[str, Any], list[str]]:
@@ -307,12 +303,13 @@ def _write(path: Path, text: str) -> None:
 
 
 def _files(
-    pkg: str, tr: Transformed, header: list[str], params: dict[str, Any], expected: dict[int, dict[str, str]],
+    pkg: str, tr: Transformed, header: list[str], params: dict[str, Any], expected: dict[int, dict[str, Any]],
     data: dict[str, str], requirements: list[str], notebook: str, copied: dict[str, str],
     local_names: set[str],
 ) -> dict[str, str]:
     py = _comment(header) + "\n"
     runtime = (Path(__file__).parent / "runtime_template.py").read_text(encoding="utf-8")
+    compare = (Path(__file__).parents[1] / "verify" / "normalize.py").read_text(encoding="utf-8")
     init = (
         f'"""{notebook} as a package: ``run()`` runs its code and returns its results."""\n\n'
         'from .pipeline import run\n\n__all__ = ["run"]\n'
@@ -328,7 +325,7 @@ def _files(
         f"src/{pkg}/__init__.py": py + init,
         f"src/{pkg}/pipeline.py": py + local.localize(tr.source, local_names, pkg),
         f"src/{pkg}/_runtime.py": py + runtime,
-        f"src/{pkg}/_compare.py": py + (Path(__file__).parents[1] / "verify" / "normalize.py").read_text(encoding="utf-8"),
+        f"src/{pkg}/_compare.py": py + compare,
         f"src/{pkg}/__main__.py": py + _main_source(pkg, tr.parameters, notebook),
         **{f"src/{pkg}/{rel}": py + text for rel, text in copied.items()},
         "tests/__init__.py": py,
