@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -36,15 +43,67 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         raise NotebookError(
             f"{path}: nbformat {major} notebook; convert it first: jupyter nbconvert --to notebook --nbformat 4 {path}"
         )
-    try:
-        nb = nbformat.reads(text, as_version=4)
-    except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for malformed input
-        raise NotebookError(f"{path}: not a Jupyter notebook ({_first_line(exc)})") from None
-    try:
-        nbformat.validate(nb)
-    except nbformat.ValidationError as exc:
-        raise NotebookError(f"{path}: not a valid notebook ({_first_line(exc)})") from None
+    with warnings.catch_warnings(), _quiet_nbformat():
+        # nbformat warns (several lines each) about the ids it adds or repairs: said in one line below
+        warnings.simplefilter("ignore")
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for malformed input
+            raise NotebookError(f"{path}: not a Jupyter notebook ({_first_line(exc)})") from None
+        repaired = _repair_ids(nb, raw)
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError as exc:
+            raise NotebookError(f"{path}: not a valid notebook ({_first_line(exc)})") from None
+    if repaired:
+        print(f"nbrepro: warning: {path}: {repaired}, as Jupyter does when it opens it", file=sys.stderr)
     return nb
+
+
+def _repair_ids(nb: nbformat.NotebookNode, raw: Any) -> str:
+    """Cell ids as Jupyter reads them: a notebook of nbformat 4.0-4.4 whose cells carry ids
+    (written by a newer script) is read as 4.5, missing ids are added and duplicate ones
+    replaced. Returns what was repaired ("" for nothing)."""
+    cells = nb.get("cells") or []
+    said = []
+    if nb.get("nbformat_minor", 0) < 5 and any(isinstance(c.get("id"), str) for c in cells):
+        nb.nbformat_minor = 5
+        said.append("read as nbformat 4.5 (its cells carry ids)")
+    if nb.get("nbformat_minor", 0) < 5:
+        return "; ".join(said)
+    raw_cells = raw.get("cells") if isinstance(raw, dict) else None
+    missing = sum(1 for c in raw_cells or [] if isinstance(c, dict) and not c.get("id"))
+    seen: set[str] = set()
+    duplicate = 0
+    for cell in cells:
+        if not isinstance(cell.get("id"), str) or not cell["id"] or cell["id"] in seen:
+            duplicate += bool(cell.get("id"))
+            cell["id"] = _new_id(seen)
+        seen.add(cell["id"])
+    if missing:
+        said.append(f"{missing} missing cell id(s) added")
+    if duplicate:
+        said.append(f"{duplicate} duplicate cell id(s) replaced")
+    return "; ".join(said)
+
+
+def _new_id(taken: set[str]) -> str:
+    while True:
+        candidate = uuid.uuid4().hex[:8]
+        if candidate not in taken:
+            return candidate
+
+
+@contextmanager
+def _quiet_nbformat() -> Iterator[None]:
+    """nbformat also logs its repairs; they are reported in one line instead."""
+    log = logging.getLogger("nbformat")
+    before = log.disabled
+    log.disabled = True
+    try:
+        yield
+    finally:
+        log.disabled = before
 
 
 def _first_line(exc: BaseException) -> str:

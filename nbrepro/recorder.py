@@ -30,7 +30,7 @@ from .capture.files import FileHashes
 from .capture.git import DEFAULT_SNAPSHOT_MAX_BYTES, GitCollector
 from .capture.hardware import HardwareCollector
 from .capture.imports import ImportWatcher
-from .capture.papermill import parent_hint, prefer
+from .capture.launcher import LauncherHint, parent_hint, prefer
 from .capture.params import assignments, is_parameters_cell
 from .capture.seeds import SeedCollector
 from .errors import StoreError
@@ -83,7 +83,7 @@ class Recorder:
         store: Store | None = None,
         snapshot_max_bytes: int | None = None,
         outputs_max_bytes: int | None = None,
-        papermill: str | None = None,
+        launcher: LauncherHint | None = None,
     ) -> None:
         self.root = root
         self.store_dir = store_dir
@@ -95,9 +95,10 @@ class Recorder:
         self.last_record: dict[str, Any] | None = None
         self._namespace: Mapping[str, Any] = namespace if namespace is not None else {}
         self._environ = environ
-        # The papermill command that started this kernel, if one did: read once, by the worker
-        # (psutil stays off the load path). A string given here is used instead; "" is none.
-        self._papermill: Any = _UNREAD if papermill is None else (papermill or None)
+        # What the command that started this kernel (papermill, jupyter execute, nbconvert)
+        # says of its notebook: read once, by the worker (psutil stays off the load path).
+        # A hint given here is used instead.
+        self._launcher: Any = _UNREAD if launcher is None else launcher
         self._store = store
         if snapshot_max_bytes is None:
             snapshot_max_bytes = int(environ.get("NBREPRO_SNAPSHOT_MAX_BYTES", DEFAULT_SNAPSHOT_MAX_BYTES))
@@ -299,9 +300,14 @@ class Recorder:
         self._save()
 
     def _build(self, cell: CellEnd, git: dict[str, Any], env: dict[str, Any], hardware: dict[str, Any]) -> dict[str, Any]:
-        if self._papermill is _UNREAD:
-            self._papermill = parent_hint()
-        hint = prefer(cell.notebook, self._papermill)
+        if self._launcher is _UNREAD:
+            self._launcher = parent_hint()
+        hint = cell.notebook
+        if self._launcher is not None:
+            narrowed = self._launcher.narrowed(lambda path: self._index.matcher(Path(path)).has(cell.source))
+            if len(narrowed.candidates) == 1:
+                self._launcher = narrowed
+            hint = prefer(hint, narrowed.path, narrowed.found_by)
         key = (hint, cell.cwd)
         if key not in self._notebooks:  # emptied per batch: a notebook may appear on disk
             self._notebooks[key] = notebook_part(hint, self.root, Path(cell.cwd))

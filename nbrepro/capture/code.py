@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from ..hashing import hash_text
 from ..project import relative_path
+from ..record.match import CellMatcher
 from ..redact import redact
 
 # The order in which frontends reveal the notebook path (DESIGN.md section 4).
@@ -56,48 +57,40 @@ class NotebookIndex:
 
     def __init__(self) -> None:
         self._key: tuple[str, int, int] | None = None
-        self._by_id: dict[str, int] = {}
-        self._by_hash: dict[str, list[int]] = {}
-        self._tags: dict[int, list[str]] = {}
+        self._matcher = CellMatcher([])
+        self._last: dict[str, int] = {}  # notebook -> index of the cell located last
 
-    def locate(self, path: Path, cell_id: str | None, source_hash: str) -> int | None:
+    def matcher(self, path: Path) -> CellMatcher:
+        """The cells of the notebook at ``path`` as saved now (none if it cannot be read)."""
         try:
             st = path.stat()
         except OSError:
-            return None
+            return CellMatcher([])
         key = (str(path), st.st_mtime_ns, st.st_size)
         if key != self._key:
-            self._load(path)
+            self._matcher = CellMatcher(_saved_cells(path))
             self._key = key
-        if cell_id and cell_id in self._by_id:
-            return self._by_id[cell_id]
-        matches = self._by_hash.get(source_hash)
-        return matches[0] if matches else None
+        return self._matcher
+
+    def locate(self, path: Path, cell_id: str | None, source_hash: str) -> int | None:
+        # The cell run before this one is the best guess between repeated sources.
+        index = self.matcher(path).locate(cell_id, source_hash, after=self._last.get(str(path)))
+        if index is not None:
+            self._last[str(path)] = index
+        return index
 
     def tags(self, index: int | None) -> list[str]:
         """The tags of cell ``index`` of the notebook last located in."""
-        return self._tags.get(index, []) if index is not None else []
+        return self._matcher.tags.get(index, []) if index is not None else []
 
-    def _load(self, path: Path) -> None:
-        self._by_id, self._by_hash, self._tags = {}, {}, {}
-        try:
-            with open(path, encoding="utf-8") as fh:
-                cells = json.load(fh).get("cells", [])
-        except (OSError, ValueError, AttributeError):
-            return
-        for index, cell in enumerate(cells):
-            if not isinstance(cell, dict):
-                continue
-            if isinstance(cell.get("id"), str):
-                self._by_id[cell["id"]] = index
-            tags = (cell.get("metadata") or {}).get("tags")
-            if isinstance(tags, list):
-                self._tags[index] = [t for t in tags if isinstance(t, str)]
-            source = cell.get("source", "")
-            if isinstance(source, list):
-                source = "".join(source)
-            if isinstance(source, str):
-                self._by_hash.setdefault(hash_text(source), []).append(index)
+
+def _saved_cells(path: Path) -> list[Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            cells = json.load(fh).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return cells if isinstance(cells, list) else []
 
 
 def notebook_part(hint: tuple[str | None, str | None], root: Path, cwd: Path) -> tuple[dict[str, Any], Path | None]:

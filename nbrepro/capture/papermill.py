@@ -8,8 +8,9 @@ and its working directory is where relative paths start (or ``--cwd``, which pap
 changes into before it starts the kernel). The output is the notebook with the injected
 parameters and the outputs of this run, so it is the one the records belong to.
 
-The papermill Python API (``papermill.execute_notebook``) leaves no such trace; there,
-``%nbrepro notebook PATH`` or ``JPY_SESSION_NAME`` in the caller's environment names it.
+The papermill Python API (``papermill.execute_notebook``) leaves no such trace; its records
+are linked to the notebook by their contents (``nbrepro.notebook.sessions``).
+``nbrepro.capture.launcher`` reads the parent process; this module parses papermill's part.
 """
 
 from __future__ import annotations
@@ -43,40 +44,22 @@ _SCRIPT_NAMES = {"papermill", "papermill.exe", "papermill-script.py"}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def prefer(hint: tuple[str | None, str | None], papermill: str | None) -> tuple[str | None, str | None]:
-    """papermill's output notebook beats every frontend hint but ``%nbrepro notebook``: papermill
-    sets no ``JPY_SESSION_NAME``, so one in a kernel it started was inherited, and names the
-    notebook that ran ``!papermill``, not this one."""
-    if papermill and hint[1] != "%nbrepro notebook":
-        return papermill, "papermill"
-    return hint
-
-
-def parent_hint() -> str | None:
-    """The absolute path of the notebook papermill is running in this kernel, if the process
-    that started this one is the papermill command; else None. Never raises."""
-    try:
-        import psutil
-
-        parent = psutil.Process(os.getppid())
-        argv = parent.cmdline()
-        if papermill_args(argv) is None:
-            return None
-        return notebook_from_argv(argv, parent.cwd(), os.environ)
-    except Exception:  # noqa: BLE001 - no parent, no permission, no psutil: no hint
-        return None
-
-
 def papermill_args(argv: Sequence[str]) -> list[str] | None:
     """The arguments after ``papermill`` (console script or ``python -m papermill``), or None
     when ``argv`` is not a papermill command."""
-    if argv and PurePath(argv[0]).name.lower() in _SCRIPT_NAMES:
+    return command_args(argv, _SCRIPT_NAMES, module="papermill")
+
+
+def command_args(argv: Sequence[str], scripts: set[str], module: str | None) -> list[str] | None:
+    """The arguments of a command started as one of the console ``scripts`` (directly or by
+    an interpreter) or as ``python -m module``; None when ``argv`` is another command."""
+    if argv and PurePath(argv[0]).name.lower() in scripts:
         return list(argv[1:])
     i = 1  # after the interpreter: its options, then the script or -m module
     while i < len(argv):
         arg = argv[i]
         if arg == "-m":
-            return list(argv[i + 2:]) if argv[i + 1:i + 2] == ["papermill"] else None
+            return list(argv[i + 2:]) if module is not None and argv[i + 1:i + 2] == [module] else None
         if arg in ("-X", "-W"):
             i += 2
         elif arg.startswith("-"):
@@ -84,7 +67,7 @@ def papermill_args(argv: Sequence[str]) -> list[str] | None:
                 return None
             i += 1
         else:
-            return list(argv[i + 1:]) if PurePath(arg).name.lower() in _SCRIPT_NAMES else None
+            return list(argv[i + 1:]) if PurePath(arg).name.lower() in scripts else None
     return None
 
 

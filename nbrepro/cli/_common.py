@@ -7,9 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..errors import NotebookError
+from ..errors import NotebookError, StoreError
+from ..notebook.sessions import no_session_message
 from ..project import find_root, relative_path, store_dir
-from ..store import SQLiteStore
+from ..store import DB_NAME, SQLiteStore
 
 
 def open_project_store(notebook: str | None = None) -> tuple[SQLiteStore, Path, str | None]:
@@ -23,7 +24,10 @@ def open_project_store(notebook: str | None = None) -> tuple[SQLiteStore, Path, 
         rel = relative_path(path, root)
     else:
         root, rel = find_root(), None
-    return SQLiteStore(store_dir(root), create=False), root, rel
+    folder = store_dir(root)
+    if notebook is not None and not (folder / DB_NAME).is_file():
+        raise StoreError(no_session_message(notebook, None))
+    return SQLiteStore(folder, create=False), root, rel
 
 
 def console() -> Console:

@@ -18,8 +18,10 @@ import click
 @click.option("--find-links", type=click.Path(exists=True, file_okay=False), default=None,
               help="Also look for packages in this folder (pip-compile and --isolated).")
 @click.option("--no-index", is_flag=True, help="Do not use the package index (pip-compile and --isolated).")
+@click.option("--session", default=None, metavar="ID",
+              help="Export from this recorded session (an id or a prefix of one) instead of the one found.")
 def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: bool, find_links: str | None,
-           no_index: bool) -> None:
+           no_index: bool, session: str | None) -> None:
     """Export NOTEBOOK as a Python package with a hash-pinned lock and tests that check
     it reproduces the recorded outputs; then run those tests.
 
@@ -31,9 +33,10 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
     if isolated and no_lock:
         raise UsageError("--isolated installs from requirements.lock; drop --no-lock")
     links = Path(find_links) if find_links else None
-    done = make(notebook, out, name=name, make_lock=not no_lock, find_links=links, no_index=no_index)
+    done = make(notebook, out, name=name, make_lock=not no_lock, find_links=links, no_index=no_index, session=session)
     echo = click.echo
     echo(f"exported {notebook} to {done.folder} as package {done.package}")
+    echo(f"recorded side: {done.recorded}")
     for rel in done.files:
         echo(f"  made {rel}")
     for rewrite in done.transformed.rewrites:

@@ -10,6 +10,8 @@ import click
 from rich.table import Table
 
 from ..errors import NotebookError
+from ..nbio import read_notebook
+from ..notebook.sessions import SessionMatch, find_sessions, no_session_message
 from ..record import is_unavailable
 from ._common import console, open_project_store
 
@@ -19,8 +21,14 @@ from ._common import console, open_project_store
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of records, oldest first.")
 @click.option("--check", is_flag=True, help="Verify the hash chain; exit 1 if it is broken.")
 def log(notebook: str | None, as_json: bool, check: bool) -> None:
-    """List recorded cell runs, of one NOTEBOOK or of the whole project."""
-    store, _root, rel = open_project_store(notebook)
+    """List recorded cell runs, of one NOTEBOOK or of the whole project.
+
+    A notebook's runs are those of the sessions found by its cell contents (whatever ran it,
+    and under whatever name), and those recorded under its path.
+    """
+    nb = read_notebook(notebook) if notebook is not None and Path(notebook).exists() else None
+    store, root, rel = open_project_store(notebook)
+    sessions: list[SessionMatch] = []
     try:
         if check:
             problems = store.check()
@@ -32,14 +40,27 @@ def log(notebook: str | None, as_json: bool, check: bool) -> None:
                 sys.exit(1)
             click.echo(f"ok: {count} record(s), hash chain intact")
             return
-        records = store.records(rel)
+        if notebook is None:
+            records = store.records()
+        elif nb is not None:
+            sessions = find_sessions(store, nb.cells, rel, root)
+            records = sorted((r for m in sessions for r in store.session_records(m.session_id)), key=lambda r: r["seq"])
+        else:  # renamed or deleted since: what was recorded under this name
+            records = store.records(rel)
+            if not records:
+                raise NotebookError(f"{notebook}: no such notebook, and no runs recorded for it")
     finally:
         store.close()
-    if notebook is not None and not records and not Path(notebook).exists():
-        raise NotebookError(f"{notebook}: no such notebook, and no runs recorded for it")
+    if notebook is not None and not records:
+        click.echo(no_session_message(notebook, Path(store.location).parent), err=as_json)
+        if as_json:
+            click.echo("[]")
+        return
     if as_json:
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
         return
+    for match in sessions:
+        click.echo(f"session {match.session_id[:8]}: found {match.describe()}")
     _table(records)
 
 

@@ -13,11 +13,21 @@ from ..errors import NotebookError
 
 @click.command()
 @click.argument("notebook")
-def stamp(notebook: str) -> None:
-    """Write NOTEBOOK's recorded provenance into its metadata, for reviewers without the store."""
+@click.option("--session", default=None, metavar="ID", help="Stamp this recorded session (an id or a prefix of one).")
+def stamp(notebook: str, session: str | None) -> None:
+    """Write NOTEBOOK's recorded provenance into its metadata, for reviewers without the store.
+
+    The session is found by the notebook's cell contents (the recorded path is a hint).
+    """
+    from pathlib import Path
+
+    from ..notebook.sessions import no_session_message, project_store
     from ..verify.stamp import stamp_notebook
 
-    cells, session = stamp_notebook(notebook)
+    cells, session_id, how = stamp_notebook(notebook, session)
     if not cells:
-        raise NotebookError(f"{notebook}: no recorded runs of it in its project's store to stamp")
-    click.echo(f"stamped {notebook}: {cells} cell(s) from session {session[:8]}")
+        store, _root, folder = project_store(Path(notebook))
+        if store is not None:
+            store.close()
+        raise NotebookError(no_session_message(notebook, folder if store is not None else None))
+    click.echo(f"stamped {notebook}: {cells} cell(s) from session {session_id[:8]}, found {how}")

@@ -21,9 +21,14 @@ from ._common import console
 @click.option("--kernel", "kernel_name", default="python3", show_default=True, help="Kernel to run the notebook in.")
 @click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
               help="Run with this parameter value instead of the recorded one (papermill style).")
+@click.option("--session", default=None, metavar="ID",
+              help="Compare with this recorded session (an id or a prefix of one) instead of the one found.")
 def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, kernel_name: str,
-           parameters: tuple[tuple[str, str], ...]) -> None:
+           parameters: tuple[tuple[str, str], ...], session: str | None) -> None:
     """Rerun NOTEBOOK in a fresh kernel and compare every cell with its record.
+
+    The recorded session is found by the notebook's cell contents, whatever ran it (the
+    recorded path is a hint), else taken from the notebook's stamp.
 
     Exit codes: 0 every cell reproduced, 1 differences (or the rerun failed), 2 bad input.
     """
@@ -42,11 +47,11 @@ def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, ke
         with Progress(console=out, transient=True) as progress:
             task = progress.add_task(f"rerunning {notebook}", total=None)
             report, extras = run_verify(
-                notebook, params=params, timeout=timeout, kernel_name=kernel_name,
+                notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session,
                 on_cell=lambda done, total: progress.update(task, completed=done, total=total),
             )
     else:
-        report, extras = run_verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name)
+        report, extras = run_verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session)
     if html_file is not None:
         write_atomic(Path(html_file), html_page(report, extras))
     if as_json:

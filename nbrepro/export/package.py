@@ -56,6 +56,7 @@ class Exported:
     outputs_from: dict[str, list[int]]
     missing: list[str] = field(default_factory=list)
     local_modules: dict[str, str] = field(default_factory=dict)  # name -> path in the project
+    recorded: str = ""  # where the recorded side came from, and how its session was found
 
 
 def package_name(notebook: Path, name: str | None) -> str:
@@ -70,15 +71,16 @@ def package_name(notebook: Path, name: str | None) -> str:
 
 def export(
     notebook: str | Path, out: str | Path, *, name: str | None = None, make_lock: bool = True,
-    find_links: Path | None = None, no_index: bool = False,
+    find_links: Path | None = None, no_index: bool = False, session: str | None = None,
 ) -> Exported:
-    """Write the package for ``notebook`` into ``out`` (absent or empty)."""
+    """Write the package for ``notebook`` into ``out`` (absent or empty), from its recorded
+    session (found by content; ``session`` chooses one by id)."""
     path, out = Path(notebook), Path(out)
     nb = read_notebook(path)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not empty; choose a new folder")
     pkg = package_name(path, name)
-    facts, described = recorded_side(nb, path)
+    facts, described = recorded_side(nb, path, session)
     expected, outputs_from, missing = _expected(nb, facts)
     errors = {i: e["error"] for i, e in expected.items() if "error" in e}
     try:
@@ -118,7 +120,7 @@ def export(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Exported(out, pkg, made, transformed, outputs_from, missing, provenance["local_modules"])
+    return Exported(out, pkg, made, transformed, outputs_from, missing, provenance["local_modules"], described)
 
 
 def run_tests(
@@ -265,6 +267,7 @@ def _provenance(
         "workdir": Path(os.path.relpath(nb_dir, out.resolve())).as_posix(),
         "recorded": described,
         "session_id": facts.session_id,
+        "session": facts.match or None,
         "run_ids": list(dict.fromkeys(c.run_id for c in cells if c.run_id)),
         "git": {**facts.git, "snapshot": snapshots[-1] if snapshots else facts.git.get("snapshot")},
         "imported": dict(sorted(imported.items())),

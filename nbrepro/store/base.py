@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import StoreError
@@ -13,6 +15,23 @@ from . import chain
 Blobs = dict[str, tuple[str, dict[str, Any]]]
 # File-hash cache entries: ((st_dev, st_ino, st_size, st_mtime_ns), "blake3:…").
 FileHashRows = list[tuple[tuple[int, int, int, int], str]]
+
+
+@dataclass
+class SessionSummary:
+    """What the index says of one session: the matched source hashes, the notebook paths
+    its records carry, and its last sequence number (the larger, the more recent)."""
+
+    session_id: str
+    hashes: set[str] = field(default_factory=set)
+    paths: set[str | None] = field(default_factory=set)
+    last_seq: int = 0
+
+    def add(self, source_hash: str | None, path: str | None, seq: int) -> None:
+        if source_hash is not None:
+            self.hashes.add(source_hash)
+        self.paths.add(path)
+        self.last_seq = max(self.last_seq, seq)
 
 
 class Store(ABC):
@@ -42,6 +61,29 @@ class Store(ABC):
     @abstractmethod
     def head(self) -> tuple[int, str | None]:
         """The (seq, hash) of the last record the store remembers sealing."""
+
+    def sessions_with(self, source_hashes: Iterable[str], notebook: str | None = None) -> list[SessionSummary]:
+        """The sessions that ran a cell with one of ``source_hashes``, or recorded ``notebook``
+        as their path: a candidate list for finding a notebook's sessions (see
+        ``nbrepro.notebook.sessions``). Implementations answer from an index."""
+        wanted = set(source_hashes)
+        found: dict[str, SessionSummary] = {}
+        for rec in self.records():
+            digest = (rec.get("cell") or {}).get("source_hash")
+            path = (rec.get("notebook") or {}).get("path")
+            if digest not in wanted and (notebook is None or path != notebook):
+                continue
+            summary = found.setdefault(rec["session_id"], SessionSummary(rec["session_id"]))
+            summary.add(digest if digest in wanted else None, path, rec["seq"])
+        return list(found.values())
+
+    def session_records(self, session_id: str) -> list[dict[str, Any]]:
+        """The records of one session, oldest first."""
+        return [r for r in self.records() if r["session_id"] == session_id]
+
+    def session_ids(self, prefix: str) -> list[str]:
+        """The session ids that start with ``prefix``."""
+        return sorted({r["session_id"] for r in self.records() if r["session_id"].startswith(prefix)})
 
     def close(self) -> None:  # noqa: B027 - optional for implementations
         pass

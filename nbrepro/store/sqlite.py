@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
 from ..hashing import canonical_json
 from . import chain
-from .base import Blobs, FileHashRows, Store
+from .base import Blobs, FileHashRows, SessionSummary, Store
 
 DB_NAME = "nbrepro.db"
 STORE_VERSION = "1"
@@ -25,10 +27,19 @@ CREATE TABLE IF NOT EXISTS runs (
     session_id TEXT NOT NULL,
     notebook TEXT,
     hash TEXT NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    source_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs (notebook);
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
+"""
+# Finding a notebook's sessions by content (which sessions ran these sources) and reading one
+# session: both by index. Added after store version 1 shipped: an older store gains the
+# column, filled from its records, the first time a kernel opens it for writing; until then
+# readers take the hash out of the record itself.
+_BY_SOURCE = """
+CREATE INDEX IF NOT EXISTS runs_by_source ON runs (source_hash);
+CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session_id, seq);
 """
 # The file-hash cache: a hit needs the same device, inode, size and mtime. Added after store
 # version 1 shipped, so it is created on its own where missing.
@@ -82,8 +93,10 @@ class SQLiteStore(Store):
                     self._conn.execute(
                         "INSERT OR IGNORE INTO meta VALUES ('store_version', ?)", (STORE_VERSION,)
                     )
+                self._add_source_index()
             else:
                 self._conn.execute("SELECT count(*) FROM runs").fetchone()
+            self._source_column = self._has_source_column()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if isinstance(exc, sqlite3.OperationalError) and is_locked_error(exc):
@@ -123,17 +136,25 @@ class SQLiteStore(Store):
                     body = chain.seal(sealed_rec, seq, prev, memo)
                     prev = sealed_rec["hash"]
                     # The record column holds exactly the text its hash covers.
-                    self._conn.execute(
-                        "INSERT INTO runs (seq, run_id, session_id, notebook, hash, record) VALUES (?,?,?,?,?,?)",
-                        (
-                            seq,
-                            sealed_rec["run_id"],
-                            sealed_rec["session_id"],
-                            (sealed_rec.get("notebook") or {}).get("path"),
-                            sealed_rec["hash"],
-                            body,
-                        ),
+                    row = (
+                        seq,
+                        sealed_rec["run_id"],
+                        sealed_rec["session_id"],
+                        (sealed_rec.get("notebook") or {}).get("path"),
+                        sealed_rec["hash"],
+                        body,
                     )
+                    if self._source_column:
+                        self._conn.execute(
+                            "INSERT INTO runs (seq, run_id, session_id, notebook, hash, record, source_hash)"
+                            " VALUES (?,?,?,?,?,?,?)",
+                            (*row, (sealed_rec.get("cell") or {}).get("source_hash")),
+                        )
+                    else:
+                        self._conn.execute(
+                            "INSERT INTO runs (seq, run_id, session_id, notebook, hash, record) VALUES (?,?,?,?,?,?)",
+                            row,
+                        )
                     sealed.append(sealed_rec)
                 if records:
                     self._conn.execute(
@@ -186,6 +207,63 @@ class SQLiteStore(Store):
                     "SELECT record, hash FROM runs WHERE notebook = ? ORDER BY seq", (notebook,)
                 ).fetchall()
         return [{**json.loads(body), "hash": digest} for body, digest in rows]
+
+    def sessions_with(self, source_hashes: Iterable[str], notebook: str | None = None) -> list[SessionSummary]:
+        source = "source_hash" if self._source_column else "json_extract(record, '$.cell.source_hash')"
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT session_id, {source} AS h, notebook, max(seq) FROM runs"
+                f" WHERE h IN (SELECT value FROM json_each(?)) OR notebook = ?"
+                " GROUP BY session_id, h, notebook",
+                (json.dumps(sorted(set(source_hashes))), notebook),
+            ).fetchall()
+        wanted = set(source_hashes)
+        found: dict[str, SessionSummary] = {}
+        for session_id, digest, path, seq in rows:
+            summary = found.setdefault(session_id, SessionSummary(session_id))
+            summary.add(digest if digest in wanted else None, path, seq)
+        return list(found.values())
+
+    def session_records(self, session_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT record, hash FROM runs WHERE session_id = ? ORDER BY seq", (session_id,)
+            ).fetchall()
+        return [{**json.loads(body), "hash": digest} for body, digest in rows]
+
+    def session_ids(self, prefix: str) -> list[str]:
+        # session ids are lowercase hex: no LIKE wildcard can be in a valid prefix
+        if not re.fullmatch(r"[0-9a-f]*", prefix):
+            return []
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT session_id FROM runs WHERE session_id >= ? AND session_id < ? ORDER BY session_id",
+                (prefix, prefix + "g"),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def _has_source_column(self) -> bool:
+        return any(row[1] == "source_hash" for row in self._conn.execute("PRAGMA table_info(runs)"))
+
+    def _add_source_index(self) -> None:
+        """Bring a store from before content matching up to date; skipped while another
+        process holds the write lock (readers then fall back to the records' own field)."""
+        indexes = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        if self._has_source_column() and {"runs_by_source", "runs_by_session"} <= indexes:
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return
+        try:
+            if not self._has_source_column():
+                self._conn.execute("ALTER TABLE runs ADD COLUMN source_hash TEXT")
+                self._conn.execute("UPDATE runs SET source_hash = json_extract(record, '$.cell.source_hash')")
+            for statement in filter(str.strip, _BY_SOURCE.split(";")):
+                self._conn.execute(statement)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error:
+            self._conn.execute("ROLLBACK")
 
     def close(self) -> None:
         with self._lock:

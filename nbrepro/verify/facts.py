@@ -1,14 +1,13 @@
 """What a session knew about each cell of a notebook, from the store, from a stamp, or from
 the saved outputs alone: the one shape that verify compares and `nbrepro stamp` writes.
 
-Cells are matched to the notebook as it is now: by cell id, else by source hash (the nearest
-to the recorded position when a source repeats), else by recorded position when the cell's
-source has since changed.
+Records are placed in the notebook as it is now by the one cell matcher,
+``nbrepro.record.match.CellMatcher``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ import nbformat
 
 from .. import outputs as canon
 from ..hashing import hash_text
+from ..record.match import CellMatcher
 
 STAMP_SCHEMA = "nbrepro.stamp/1"
 
@@ -48,6 +48,7 @@ class SessionFacts:
     git: dict[str, Any] = field(default_factory=dict)
     hardware: dict[str, Any] = field(default_factory=dict)
     pythonhashseed: str | None = None
+    match: dict[str, Any] = field(default_factory=dict)  # how the session was found (SessionMatch.to_dict)
 
     # -- stamp ---------------------------------------------------------------------------
     def to_stamp(self) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
@@ -61,6 +62,7 @@ class SessionFacts:
             "git": self.git,
             "hardware": self.hardware,
             "pythonhashseed": self.pythonhashseed,
+            "match": self.match,
         }
         cells = {}
         for index, cell in self.cells.items():
@@ -81,6 +83,7 @@ class SessionFacts:
             git=dict(top.get("git") or {}),
             hardware=dict(top.get("hardware") or {}),
             pythonhashseed=top.get("pythonhashseed"),
+            match=dict(top.get("match") or {}),
         )
         for index, cell in enumerate(nb.cells):
             entry = (cell.get("metadata") or {}).get("nbrepro")
@@ -117,10 +120,10 @@ def from_records(
         hardware=_hardware(first.get("hardware"), get_blob),
         pythonhashseed=(first.get("seeds") or {}).get("pythonhashseed") if isinstance(first.get("seeds"), dict) else None,
     )
-    matcher = _Matcher(nb)
-    for n, rec in enumerate(records):
+    if positions is None:
+        positions = CellMatcher(nb.cells).place(rec.get("cell") or {} for rec in records)
+    for rec, index in zip(records, positions):
         cell = rec.get("cell") or {}
-        index = positions[n] if positions is not None else matcher.match(cell)
         if index is None:  # a cell the notebook does not have (papermill's injected one)
             facts.params.update(rec.get("params") or {})
             continue
@@ -151,33 +154,6 @@ def from_records(
     return facts
 
 
-class _Matcher:
-    def __init__(self, nb: nbformat.NotebookNode) -> None:
-        self.by_id: dict[str, int] = {}
-        self.by_hash: dict[str, list[int]] = {}
-        self.code: set[int] = set()
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            self.code.add(index)
-            if cell.get("id"):
-                self.by_id[cell["id"]] = index
-            self.by_hash.setdefault(hash_text(cell.source), []).append(index)
-
-    def match(self, cell: Mapping[str, Any]) -> int | None:
-        if cell.get("id") and cell["id"] in self.by_id:
-            return self.by_id[cell["id"]]
-        recorded = cell.get("index")
-        candidates = self.by_hash.get(cell.get("source_hash") or "", [])
-        if candidates:
-            if isinstance(recorded, int):
-                return min(candidates, key=lambda i: abs(i - recorded))
-            return candidates[0]
-        if isinstance(recorded, int) and recorded in self.code:
-            return recorded  # the same place, its source since edited
-        return None
-
-
 def _stored_outputs(part: Mapping[str, Any], get_blob: Any) -> list[dict[str, Any]] | None:
     items = part.get("items")
     if not isinstance(items, list) or part.get("truncated") or part.get("streams") is False:
@@ -198,12 +174,3 @@ def _hardware(part: Any, get_blob: Any) -> dict[str, Any]:
     merged = {**blob, **part}
     keep = ("cpu", "cores", "memory_bytes", "os", "gpus", "arch", "blas", "threads")
     return {k: merged[k] for k in keep if k in merged}
-
-
-def latest_session(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records of the session that wrote last, oldest first."""
-    records = list(records)
-    if not records:
-        return []
-    last = records[-1]["session_id"]
-    return [r for r in records if r["session_id"] == last]

@@ -24,11 +24,13 @@ from ..capture.params import PARAMETER_TAGS
 from ..errors import UsageError
 from ..hashing import hash_text
 from ..nbio import read_notebook
-from ..project import find_root, relative_path, store_dir
+from ..notebook.sessions import choose_session, no_session_message, project_store
+from ..project import find_root, relative_path
+from ..record.match import CellMatcher
 from ..store import SQLiteStore
 from . import flow
 from .causes import CauseFinder, upstream_of
-from .facts import SessionFacts, from_records, latest_session, saved_outputs_only
+from .facts import SessionFacts, from_records, saved_outputs_only
 from .normalize import SKIP_TAG, compare
 
 VERIFY_SCHEMA = "nbrepro.verify/1"
@@ -36,34 +38,52 @@ _LOADS_NBREPRO = re.compile(r"^\s*%(?:re)?load_ext\s+nbrepro\b", re.M)
 
 
 def stored_session(
-    nb: nbformat.NotebookNode, path: Path, *, with_outputs: bool = True
+    nb: nbformat.NotebookNode, path: Path, *, with_outputs: bool = True, session: str | None = None
 ) -> tuple[SessionFacts, str] | None:
-    """The facts of the notebook's latest recorded session in its project's store, if any;
-    ``with_outputs=False`` skips reading the recorded outputs' blobs."""
-    root = find_root(path.resolve().parent)
-    folder = store_dir(root)
-    if not (folder / "nbrepro.db").is_file():
+    """The facts of the notebook's recorded session in its project's store (found by
+    content, the path a hint; ``session`` chooses one by id), if any; ``with_outputs=False``
+    skips reading the recorded outputs' blobs. A ``session`` the store lacks is a UsageError."""
+    store, root, folder = project_store(path)
+    if store is None:
+        if session is not None:
+            raise UsageError(f"--session {session}: the project of {path} has no store ({folder})")
         return None
-    store = SQLiteStore(folder, create=False)
     try:
-        records = latest_session(store.records(relative_path(path, root)))
-        if not records:
+        match = choose_session(store, nb.cells, relative_path(path, root), root, session)
+        if match is None:
             return None
-        facts = from_records(records, nb, store.get_blob, with_outputs=with_outputs)
+        facts = from_records(store.session_records(match.session_id), nb, store.get_blob, with_outputs=with_outputs)
     finally:
         store.close()
-    return facts, f"store {relative_path(folder, root)}, session {(facts.session_id or '?')[:8]}"
+    facts.match = match.to_dict()
+    where = relative_path(folder, root)
+    return facts, f"store {where}, session {match.session_id[:8]}, found {match.describe()}"
 
 
-def recorded_side(nb: nbformat.NotebookNode, path: Path) -> tuple[SessionFacts, str]:
-    """The recorded facts, and a sentence saying where they came from."""
-    stored = stored_session(nb, path)
-    if stored is not None:
-        return stored
+def recorded_side(
+    nb: nbformat.NotebookNode, path: Path, session: str | None = None
+) -> tuple[SessionFacts, str]:
+    """The recorded facts, and a sentence saying where they came from: the store's session
+    of this notebook, else its stamp, else its saved outputs alone."""
     stamped = SessionFacts.from_stamp(nb)
     if stamped is not None:
+        stamped.match = {"id": stamped.session_id, "matched_by": "stamp", "description": "the notebook's stamp"}
+    if session is not None and stamped is not None and (stamped.session_id or "").startswith(session.strip().lower()):
+        try:
+            stored = stored_session(nb, path, session=session)
+        except UsageError:  # the store lacks it; the stamp has it
+            stored = None
+    else:
+        stored = stored_session(nb, path, session=session)
+    if stored is not None:
+        return stored
+    if stamped is not None:
         return stamped, f"stamp in the notebook's metadata, session {(stamped.session_id or '?')[:8]}"
-    return saved_outputs_only(nb), "saved outputs only: no store and no stamp, so causes cannot be named"
+    store, _root, folder = project_store(path)
+    if store is not None:
+        store.close()
+    message = no_session_message(path.name, folder if store is not None else None)
+    return saved_outputs_only(nb), f"saved outputs only, so causes cannot be named: {message}"
 
 
 def rerun_copy(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> tuple[nbformat.NotebookNode, list[int | None]]:
@@ -106,6 +126,7 @@ def _tags(cell: Any) -> set[str]:
 def verify(
     path: str | Path, *, params: Mapping[str, Any] | None = None, timeout: int = 600,
     kernel_name: str = "python3", on_cell: Callable[[int, int], None] | None = None,
+    session: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Rerun and compare. Returns (the JSON report, extras for the HTML page)."""
     from ..kernel import execute
@@ -113,7 +134,7 @@ def verify(
     path = Path(path)
     nb = read_notebook(path)
     root = find_root(path.resolve().parent)
-    recorded, provenance = recorded_side(nb, path)
+    recorded, provenance = recorded_side(nb, path, session)
     run_nb, origin = rerun_copy(nb, params or {})
     loads_itself = any(c.cell_type == "code" and _LOADS_NBREPRO.search(c.source) for c in nb.cells)
     code_total = sum(1 for c in run_nb.cells if c.cell_type == "code")
@@ -147,16 +168,9 @@ def _rerun_facts(run_nb: nbformat.NotebookNode, origin: list[int | None], nb: nb
     store = SQLiteStore(folder, create=False)
     try:
         records = store.records()
-        # Records come in execution order; walk the executed cells to place each one.
-        cells = [(i, hash_text(c.source)) for i, c in enumerate(run_nb.cells) if c.cell_type == "code"]
-        positions: list[int | None] = []
-        at = 0
-        for rec in records:
-            wanted = (rec.get("cell") or {}).get("source_hash")
-            while at < len(cells) and cells[at][1] != wanted:
-                at += 1
-            positions.append(origin[cells[at][0]] if at < len(cells) else None)
-            at += 1
+        # Records come in execution order: the rerun ran the cells of run_nb top to bottom.
+        placed = CellMatcher(run_nb.cells).align((r.get("cell") or {}).get("source_hash") for r in records)
+        positions = [origin[i] if i is not None else None for i in placed]
         return from_records(records, nb, store.get_blob, source="rerun", positions=positions)
     finally:
         store.close()
@@ -206,6 +220,7 @@ def _compare(
         "notebook": str(path),
         "verdict": verdict,
         "recorded": provenance,
+        "session": recorded.match or None,
         "cells": cells,
         "environment": _environment(recorded, rerun),
     }

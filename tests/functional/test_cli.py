@@ -20,7 +20,10 @@ def nbrepro(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def recorded(repo: Path) -> Path:
-    (repo / "analysis.ipynb").write_text("{}")
+    import nbformat
+
+    cells = ["%load_ext nbrepro", "a = 1", "b = a + 1", "b"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), repo / "analysis.ipynb")
     run_shell(repo, [{"cell": "%load_ext nbrepro"}, {"cell": "a = 1"}, {"cell": "b = a + 1"}, {"cell": "b"}],
               env={"JPY_SESSION_NAME": str(repo / "analysis.ipynb")})
     run_shell(repo, [{"cell": "%load_ext nbrepro"}, {"cell": "'other'"}],

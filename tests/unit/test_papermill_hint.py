@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nbrepro.capture.code import notebook_hint
-from nbrepro.capture.papermill import VALUE_OPTIONS, notebook_from_argv, papermill_args, parse, prefer
+from nbrepro.capture.launcher import LauncherHint, prefer
+from nbrepro.capture.papermill import VALUE_OPTIONS, notebook_from_argv, papermill_args, parse
 
 PY = "/opt/venv/bin/python"
 SCRIPT = "/opt/venv/bin/papermill"
@@ -110,7 +111,7 @@ def test_the_recorder_prefers_papermills_notebook_to_all_but_an_explicit_one(tmp
     store = MemoryStore()
     out = tmp_path / "out.ipynb"
     rec = Recorder(tmp_path, tmp_path / ".nbrepro", namespace={}, environ={"JPY_SESSION_NAME": "caller.ipynb"},
-                   store=store, papermill=str(out))
+                   store=store, launcher=LauncherHint((str(out),), "papermill"))
     rec.pre_cell()
     rec.post_cell("x = 1", None, 1, None)
     rec.notebook_override = "mine.ipynb"

@@ -1,0 +1,1 @@
+"""What nbrepro knows of notebooks: their recorded sessions."""
