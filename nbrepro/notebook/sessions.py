@@ -13,7 +13,7 @@ notebook has none of its own. ``--session ID`` chooses one explicitly. Every use
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,14 @@ def choose_session(
     covered = matcher.covered((r.get("cell") or {}).get("source_hash") for r in records)
     paths = tuple(sorted({p for r in records if (p := (r.get("notebook") or {}).get("path"))}))
     return SessionMatch(session_id, "session", covered, matcher.total, paths)
+
+
+def read_session(store: Store, match: SessionMatch, cells: Sequence[Any]) -> tuple[list[dict[str, Any]], SessionMatch]:
+    """The records of ``match``'s session, oldest first, and the match with its coverage
+    counted from the records themselves (the hashed part of the store), not the index."""
+    records = store.session_records(match.session_id)
+    covered = CellMatcher(cells).covered((r.get("cell") or {}).get("source_hash") for r in records)
+    return records, replace(match, cells=covered)
 
 
 def resolve_session_id(store: Store, session: str) -> str:

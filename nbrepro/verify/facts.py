@@ -15,6 +15,7 @@ import nbformat
 
 from .. import outputs as canon
 from ..hashing import hash_text
+from ..capture.params import assignments, is_parameters_cell
 from ..record.match import CellMatcher
 
 STAMP_SCHEMA = "nbrepro.stamp/1"
@@ -120,13 +121,19 @@ def from_records(
         hardware=_hardware(first.get("hardware"), get_blob),
         pythonhashseed=(first.get("seeds") or {}).get("pythonhashseed") if isinstance(first.get("seeds"), dict) else None,
     )
+    matcher = CellMatcher(nb.cells)
     if positions is None:
-        positions = CellMatcher(nb.cells).place(rec.get("cell") or {} for rec in records)
+        positions = matcher.place(rec.get("cell") or {} for rec in records)
     for rec, index in zip(records, positions):
         cell = rec.get("cell") or {}
         if index is None:  # a cell the notebook does not have (papermill's injected one)
             facts.params.update(rec.get("params") or {})
             continue
+        if "params" not in rec and is_parameters_cell("", matcher.tags.get(index, [])):
+            # Recorded where the kernel could not see the notebook's tags (no path: nbclient,
+            # a script): the notebook tags this cell as its parameters, and the record holds
+            # the source that ran.
+            rec = {**rec, "params": assignments(cell.get("source") or "")}
         facts.order.append(index)
         git = rec.get("git") if isinstance(rec.get("git"), dict) else {}
         env = rec.get("env") if isinstance(rec.get("env"), dict) else {}

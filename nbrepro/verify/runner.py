@@ -24,7 +24,7 @@ from ..capture.params import PARAMETER_TAGS
 from ..errors import UsageError
 from ..hashing import hash_text
 from ..nbio import read_notebook
-from ..notebook.sessions import choose_session, no_session_message, project_store
+from ..notebook.sessions import choose_session, no_session_message, project_store, read_session
 from ..project import find_root, relative_path
 from ..record.match import CellMatcher
 from ..store import SQLiteStore
@@ -52,7 +52,8 @@ def stored_session(
         match = choose_session(store, nb.cells, relative_path(path, root), root, session)
         if match is None:
             return None
-        facts = from_records(store.session_records(match.session_id), nb, store.get_blob, with_outputs=with_outputs)
+        records, match = read_session(store, match, nb.cells)
+        facts = from_records(records, nb, store.get_blob, with_outputs=with_outputs)
     finally:
         store.close()
     facts.match = match.to_dict()

@@ -50,7 +50,7 @@ def generated_tests(pkg: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def exported(tmp_path: Path) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
     path = make_project(tmp_path / "p")
-    kernel.execute(nbformat.read(path, as_version=4), path.parent, env={"JPY_SESSION_NAME": str(path)})
+    kernel.execute(nbformat.read(path, as_version=4), path.parent)
     before = path.read_bytes()
     proc = nbrepro("export", str(path), "-o", str(tmp_path / "out"), "--no-lock", cwd=tmp_path)
     assert path.read_bytes() == before  # the input is never written

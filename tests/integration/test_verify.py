@@ -37,7 +37,7 @@ def record(path: Path, cells: list[str] | None = None, env: dict[str, str] | Non
     nb = nbformat.read(path, as_version=4)
     if cells is not None:
         nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    return kernel.execute(nb, path.parent, env={"JPY_SESSION_NAME": str(path), **(env or {})})
+    return kernel.execute(nb, path.parent, env=env)
 
 
 def verify(path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
