@@ -71,13 +71,13 @@ def _repair_ids(nb: nbformat.NotebookNode, raw: Any) -> str:
         said.append("read as nbformat 4.5 (its cells carry ids)")
     if nb.get("nbformat_minor", 0) < 5:
         return "; ".join(said)
-    raw_cells = raw.get("cells") if isinstance(raw, dict) else None
-    missing = sum(1 for c in raw_cells or [] if isinstance(c, dict) and not c.get("id"))
+    raw_cells = [c for c in (raw.get("cells") if isinstance(raw, dict) else None) or [] if isinstance(c, dict)]
+    missing = sum(1 for c in raw_cells if not c.get("id"))
+    raw_ids = [c["id"] for c in raw_cells if isinstance(c.get("id"), str) and c["id"]]
+    duplicate = len(raw_ids) - len(set(raw_ids))  # nbformat may have replaced them already
     seen: set[str] = set()
-    duplicate = 0
     for cell in cells:
         if not isinstance(cell.get("id"), str) or not cell["id"] or cell["id"] in seen:
-            duplicate += bool(cell.get("id"))
             cell["id"] = _new_id(seen)
         seen.add(cell["id"])
     if missing:
@@ -96,14 +96,17 @@ def _new_id(taken: set[str]) -> str:
 
 @contextmanager
 def _quiet_nbformat() -> Iterator[None]:
-    """nbformat also logs its repairs; they are reported in one line instead."""
-    log = logging.getLogger("nbformat")
-    before = log.disabled
-    log.disabled = True
+    """nbformat also logs its repairs (through traitlets' logger, or its own); they are
+    reported in one line instead."""
+    logs = [logging.getLogger(name) for name in ("nbformat", "traitlets")]
+    before = [log.disabled for log in logs]
+    for log in logs:
+        log.disabled = True
     try:
         yield
     finally:
-        log.disabled = before
+        for log, was in zip(logs, before):
+            log.disabled = was
 
 
 def _first_line(exc: BaseException) -> str:

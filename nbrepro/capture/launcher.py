@@ -27,6 +27,7 @@ _FLAGS = {
     "allow-errors", "inplace", "debug", "y", "generate-config", "show-config", "show-config-json",
     "execute", "stdout", "clear-output", "no-prompt", "no-input", "coalesce-streams", "embed-images",
     "sanitize-html", "allow-chromium-download", "disable-chromium-sandbox", "version", "help", "help-all",
+    "show-input",
 }
 # options whose value is an output path: never the notebook being run
 _OUTPUTS = {"output", "output-dir", "NbClientApp.output_base", "NbConvertApp.output_base", "FilesWriter.build_directory"}
@@ -84,7 +85,7 @@ def hint_from_argv(argv: Sequence[str], cwd: str, environ: Mapping[str, str]) ->
     if found is None:
         return None
     command, args = found
-    candidates = tuple(str(p) for p in _notebooks(args, Path(cwd)))
+    candidates = tuple(str(p) for p in _notebooks(args, Path(cwd), globs=command == "jupyter nbconvert"))
     return LauncherHint(candidates, command) if candidates else None
 
 
@@ -107,8 +108,10 @@ def jupyter_args(argv: Sequence[str]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _notebooks(args: Sequence[str], cwd: Path) -> list[Path]:
-    """The notebook files the arguments name, in order, as existing absolute paths."""
+def _notebooks(args: Sequence[str], cwd: Path, globs: bool) -> list[Path]:
+    """The notebook files the arguments name, in order, as existing absolute paths.
+    nbconvert expands glob patterns and tries ``NAME.ipynb`` for ``NAME``; nbclient takes
+    its paths literally."""
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -127,10 +130,13 @@ def _notebooks(args: Sequence[str], cwd: Path) -> list[Path]:
         positional.append(arg)
     found: list[Path] = []
     for arg in positional:
-        pattern = arg if PurePath(arg).is_absolute() else str(cwd / arg)
-        matches = sorted(glob.glob(pattern)) if any(c in arg for c in "*?[") else [pattern]
-        for match in matches:
-            p = Path(match)
+        base = Path(arg) if PurePath(arg).is_absolute() else cwd / arg
+        matches = [base]
+        if globs:
+            patterns = [arg] if arg.lower().endswith(".ipynb") else [arg, arg + ".ipynb"]
+            root = None if PurePath(arg).is_absolute() else str(cwd)
+            matches = [Path(cwd, m) for pattern in patterns for m in sorted(glob.glob(pattern, root_dir=root))] or [base]
+        for p in matches:
             if p.suffix.lower() == ".ipynb" and p.is_file() and p not in found:
                 found.append(p)
     return found

@@ -40,6 +40,7 @@ class CellMatcher:
         self.by_id: dict[str, int] = {}
         self.by_hash: dict[str, list[int]] = {}
         self.hashes: dict[int, str] = {}  # notebook index -> source hash, code cells only
+        self.blank: set[int] = set()  # whitespace-only code cells: no frontend runs them
         self.tags: dict[int, list[str]] = {}
         for index, cell in enumerate(cells):
             if not is_code(cell):
@@ -49,7 +50,10 @@ class CellMatcher:
             tags = (cell.get("metadata") or {}).get("tags")
             if isinstance(tags, list):
                 self.tags[index] = [t for t in tags if isinstance(t, str)]
-            digest = hash_text(cell_source(cell))
+            source = cell_source(cell)
+            digest = hash_text(source)
+            if not source.strip():
+                self.blank.add(index)
             self.hashes[index] = digest
             self.by_hash.setdefault(digest, []).append(index)
 
@@ -67,7 +71,8 @@ class CellMatcher:
         candidates = self.by_hash.get(source_hash or "")
         if candidates:
             if isinstance(recorded_index, int):
-                return min(candidates, key=lambda i: abs(i - recorded_index))
+                # the nearest; between two equally near, the one after the cell run before
+                return min(candidates, key=lambda i: (abs(i - recorded_index), after is not None and i <= after, i))
             if after is not None:
                 at = bisect_left(candidates, after + 1)
                 return candidates[at] if at < len(candidates) else candidates[-1]
@@ -97,10 +102,12 @@ class CellMatcher:
         out: list[int | None] = []
         at = 0
         for digest in source_hashes:
-            while at < len(order) and self.hashes[order[at]] != digest:
-                at += 1
-            out.append(order[at] if at < len(order) else None)
-            at += 1
+            found = next((n for n in range(at, len(order)) if self.hashes[order[n]] == digest), None)
+            if found is None:  # a cell this notebook lacks: the walk goes on where it was
+                out.append(None)
+                continue
+            out.append(order[found])
+            at = found + 1
         return out
 
     def has(self, source: str) -> bool:
@@ -108,17 +115,15 @@ class CellMatcher:
         return hash_text(source) in self.by_hash
 
     def covered(self, source_hashes: Iterable[str | None]) -> int:
-        """How many of the notebook's non-empty code cells have their source among these."""
+        """How many of the notebook's non-blank code cells have their source among these."""
         seen = set(source_hashes)
-        return sum(len(self.by_hash[h]) for h in seen if h in self.by_hash and h != _EMPTY)
+        return sum(1 for i, h in self.hashes.items() if h in seen and i not in self.blank)
 
     @property
     def total(self) -> int:
-        """The notebook's non-empty code cells."""
-        return sum(len(v) for h, v in self.by_hash.items() if h != _EMPTY)
+        """The notebook's non-blank code cells (the ones a frontend runs)."""
+        return len(self.hashes) - len(self.blank)
 
     def distinct_hashes(self) -> list[str]:
-        return [h for h in self.by_hash if h != _EMPTY]
-
-
-_EMPTY = hash_text("")
+        """The source hashes of the non-blank code cells."""
+        return list(dict.fromkeys(h for i, h in self.hashes.items() if i not in self.blank))

@@ -127,6 +127,8 @@ class SQLiteStore(Store):
                     "INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?,?)",
                     [(*_signed(key), digest) for key, digest in file_hashes or ()],
                 )
+                if not self._source_column:  # another process may have migrated the file since
+                    self._source_column = self._has_source_column()
                 seq, prev = self._head_locked()
                 sealed: list[dict[str, Any]] = []
                 memo: dict[int, tuple[Any, str]] = {}
@@ -209,15 +211,15 @@ class SQLiteStore(Store):
         return [{**json.loads(body), "hash": digest} for body, digest in rows]
 
     def sessions_with(self, source_hashes: Iterable[str], notebook: str | None = None) -> list[SessionSummary]:
+        wanted = set(source_hashes)
         source = "source_hash" if self._source_column else "json_extract(record, '$.cell.source_hash')"
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT session_id, {source} AS h, notebook, max(seq) FROM runs"
                 f" WHERE h IN (SELECT value FROM json_each(?)) OR notebook = ?"
                 " GROUP BY session_id, h, notebook",
-                (json.dumps(sorted(set(source_hashes))), notebook),
+                (json.dumps(sorted(wanted)), notebook),
             ).fetchall()
-        wanted = set(source_hashes)
         found: dict[str, SessionSummary] = {}
         for session_id, digest, path, seq in rows:
             summary = found.setdefault(session_id, SessionSummary(session_id))
@@ -249,7 +251,9 @@ class SQLiteStore(Store):
         """Bring a store from before content matching up to date; skipped while another
         process holds the write lock (readers then fall back to the records' own field)."""
         indexes = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        if self._has_source_column() and {"runs_by_source", "runs_by_session"} <= indexes:
+        if self._has_source_column() and {"runs_by_source", "runs_by_session"} <= indexes and not self._conn.execute(
+            "SELECT 1 FROM runs WHERE source_hash IS NULL LIMIT 1"  # rows a kernel opened before the migration wrote
+        ).fetchone():
             return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -258,7 +262,10 @@ class SQLiteStore(Store):
         try:
             if not self._has_source_column():
                 self._conn.execute("ALTER TABLE runs ADD COLUMN source_hash TEXT")
-                self._conn.execute("UPDATE runs SET source_hash = json_extract(record, '$.cell.source_hash')")
+            self._conn.execute(
+                "UPDATE runs SET source_hash = coalesce(json_extract(record, '$.cell.source_hash'), '')"
+                " WHERE source_hash IS NULL"
+            )
             for statement in filter(str.strip, _BY_SOURCE.split(";")):
                 self._conn.execute(statement)
             self._conn.execute("COMMIT")
