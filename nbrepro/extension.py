@@ -35,8 +35,12 @@ class Extension:
         except Exception as exc:  # noqa: BLE001 - data and seed capture are then off, cells run on
             self.recorder.guard.warn("hooks", describe(exc))
         self.recorder.start()
-        # The cell running %load_ext gets its post_run_cell but never saw pre_run_cell.
-        self.pre_run_cell(None)
+        # The cell running %load_ext gets its post_run_cell but never saw pre_run_cell. Loaded
+        # at startup (a profile's extensions, --ext) no cell runs: nothing is begun, and the
+        # first cell's pre_run_cell begins it. Begun outside a cell, the output tap's stream
+        # wrappers would sit under IPython's per-cell tee of sys.stdout.write and stay there.
+        if _in_cell(self.shell):
+            self.pre_run_cell(None)
 
     def unregister(self) -> None:
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
@@ -83,6 +87,12 @@ class Extension:
     def _show_warnings(self) -> None:
         for line in self.recorder.guard.take_warnings():
             print(line, file=sys.stderr)
+
+
+def _in_cell(shell: Any) -> bool:
+    """Whether a cell's code is running: IPython gives the display hook the cell's result
+    for exactly that long (``run_cell_async``)."""
+    return getattr(getattr(shell, "displayhook", None), "exec_result", None) is not None
 
 
 def _unseeded_notice(name: str) -> str:

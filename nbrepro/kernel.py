@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -67,7 +68,10 @@ def execute(
         **({"on_cell_executed": on_cell_executed} if on_cell_executed is not None else {}),
     )
     try:
-        client.execute(env=kernel_env, cwd=str(cwd))
+        # The kernel's own stdout and stderr are not the notebook's outputs (those come over
+        # the protocol); ipykernel also echoes what C code writes to fd 1 and 2 there, which
+        # would land in the middle of a command's own output (verify --json).
+        client.execute(env=kernel_env, cwd=str(cwd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         # A kernel manager passed in is ours to stop; a graceful shutdown lets the kernel's
         # recorder write its last records before the process ends.
