@@ -93,12 +93,16 @@ class Store(ABC):
         prefix = run_id_prefix.strip().lower()
         if len(prefix) < 4:
             raise StoreError(f"run id {run_id_prefix!r} is too short: give at least 4 characters")
-        found = [r for r in self.records() if r["run_id"].startswith(prefix)]
+        found = self.find(prefix)
         if not found:
             raise StoreError(f"no run with id {run_id_prefix!r} in {self.location}")
         if len(found) > 1:
-            raise StoreError(f"run id {run_id_prefix!r} is ambiguous: {len(found)} runs match")
+            raise StoreError(f"run id {run_id_prefix!r} is ambiguous: more than one run matches")
         return found[0]
+
+    def find(self, run_id_prefix: str) -> list[dict[str, Any]]:
+        """At most two records whose run id starts with ``run_id_prefix`` (two: ambiguous)."""
+        return [r for r in self.records() if r["run_id"].startswith(run_id_prefix)][:2]
 
     def expand(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record with its content-addressed parts (env, hardware) filled in."""
@@ -113,9 +117,10 @@ class Store(ABC):
 
     def check(self) -> list[str]:
         """Breaks in the hash chain and blobs whose content no longer matches their id."""
-        problems = chain.check(self.records(), self.head())
+        records = self.records()
+        problems = chain.check(records, self.head())
         seen: set[str] = set()
-        for rec in self.records():
+        for rec in records:
             for part, blob_id in _blob_refs(rec):
                 if blob_id not in seen:
                     seen.add(blob_id)

@@ -66,18 +66,25 @@ def is_locked_error(exc: sqlite3.Error) -> bool:
 
 
 class SQLiteStore(Store):
-    def __init__(self, folder: Path, *, create: bool = True, busy_timeout_s: float = 2.0) -> None:
+    """The store in ``folder`` (``nbrepro.db`` there), or an in-memory database for
+    ``":memory:"``, as nbformat's signature store takes it."""
+
+    def __init__(self, folder: Path | str, *, create: bool = True, busy_timeout_s: float = 2.0) -> None:
+        memory = str(folder) == ":memory:"
         self.folder = Path(folder)
-        self.path = self.folder / DB_NAME
+        self.path = Path(":memory:") if memory else self.folder / DB_NAME
         self.location = str(self.path)
         self._lock = threading.Lock()
-        if create:
+        if memory:
+            create = True
+        elif create:
             _make_folder(self.folder)
         elif not self.path.is_file():
             raise StoreError(f"no nbrepro store at {self.folder} (run a notebook with %load_ext nbrepro first)")
         try:
             self._conn = sqlite3.connect(
-                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+                ":memory:" if memory else self.path, timeout=busy_timeout_s, isolation_level=None,
+                check_same_thread=False,
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
@@ -225,6 +232,17 @@ class SQLiteStore(Store):
             summary = found.setdefault(session_id, SessionSummary(session_id))
             summary.add(digest if digest in wanted else None, path, seq)
         return list(found.values())
+
+    def find(self, run_id_prefix: str) -> list[dict[str, Any]]:
+        prefix = run_id_prefix.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]*", prefix):
+            return []
+        with self._lock:  # the run_id index answers a range query
+            rows = self._conn.execute(
+                "SELECT record, hash FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY seq LIMIT 2",
+                (prefix, prefix + "g"),
+            ).fetchall()
+        return [{**json.loads(body), "hash": digest} for body, digest in rows]
 
     def session_records(self, session_id: str) -> list[dict[str, Any]]:
         with self._lock:

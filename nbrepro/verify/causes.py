@@ -87,11 +87,14 @@ class CauseFinder:
         return out
 
     def _packages(self, rec: CellFacts, new: CellFacts | None) -> list[Cause]:
+        # A package is a cell's own cause where the cell loaded it; cells that use what it
+        # bound or computed get it through name flow ("via cell N").
         if new is None:
             return []
+        mine = rec.imported if rec.imported_here is None else rec.imported_here
         return [
             {"kind": "package", "detail": f"{name}: {version} -> {new.imported[name]}"}
-            for name, version in sorted(rec.imported.items())
+            for name, version in sorted(mine.items())
             if name in new.imported and new.imported[name] != version
         ]
 

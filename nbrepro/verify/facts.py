@@ -32,7 +32,8 @@ class CellFacts:
     data: list[dict[str, Any]] = field(default_factory=list)
     seeds_set: dict[str, Any] = field(default_factory=dict)
     unseeded: list[str] = field(default_factory=list)
-    imported: dict[str, str] = field(default_factory=dict)
+    imported: dict[str, str] = field(default_factory=dict)  # every distribution loaded by then
+    imported_here: dict[str, str] | None = None  # those first loaded by this cell's run (None: not known)
     local_modules: dict[str, str] = field(default_factory=dict)
     snapshot: str | None = None
     order: list[int] = field(default_factory=list)  # notebook indices run up to this cell's run
@@ -122,6 +123,7 @@ def from_records(
         pythonhashseed=(first.get("seeds") or {}).get("pythonhashseed") if isinstance(first.get("seeds"), dict) else None,
     )
     matcher = CellMatcher(nb.cells)
+    loaded: dict[str, str] = {}  # distributions loaded by the session so far
     if positions is None:
         positions = matcher.place(rec.get("cell") or {} for rec in records)
     for rec, index in zip(records, positions):
@@ -137,6 +139,9 @@ def from_records(
         facts.order.append(index)
         git = rec.get("git") if isinstance(rec.get("git"), dict) else {}
         env = rec.get("env") if isinstance(rec.get("env"), dict) else {}
+        imported = dict(env.get("imported") or {})
+        here = {name: v for name, v in imported.items() if loaded.get(name) != v}
+        loaded.update(imported)
         seeds = rec.get("seeds") if isinstance(rec.get("seeds"), dict) else {}
         out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
         if not facts.git and git.get("commit") is not None:
@@ -152,7 +157,8 @@ def from_records(
             data=[e for e in rec.get("data") or [] if isinstance(e, dict)] if isinstance(rec.get("data"), list) else [],
             seeds_set=dict(seeds.get("set") or {}),
             unseeded=list(seeds.get("unseeded") or []),
-            imported=dict(env.get("imported") or {}),
+            imported=imported,
+            imported_here=here,
             local_modules=dict(env.get("local_modules") or {}),
             snapshot=git.get("snapshot") if isinstance(git.get("snapshot"), str) else None,
             order=list(facts.order),

@@ -56,9 +56,10 @@ def test_record_hash_ignores_only_the_hash_field() -> None:
     assert record_hash(rec) != rec["hash"]
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "sqlite-memory"])
 def test_store_append_blobs_and_prefix_lookup(kind: str, tmp_path: Path) -> None:
-    store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "s")
+    stores = {"memory": MemoryStore, "sqlite": lambda: SQLiteStore(tmp_path / "s"), "sqlite-memory": lambda: SQLiteStore(":memory:")}
+    store = stores[kind]()
     blob = {"python": "3.11", "installed": {"a": "1"}}
     blob_id = hash_json(blob)
     recs = [make_record("a"), make_record("b")]
@@ -70,6 +71,12 @@ def test_store_append_blobs_and_prefix_lookup(kind: str, tmp_path: Path) -> None
         store.get("ab")
     with pytest.raises(StoreError, match="no run"):
         store.get("ffffffffff")
+    same = make_record("c")
+    same["run_id"] = recs[1]["run_id"][:6] + "0" * 26
+    store.append([same])
+    with pytest.raises(StoreError, match="ambiguous"):
+        store.get(recs[1]["run_id"][:6])
+    assert store.get(recs[1]["run_id"][:12])["cell"]["source"] == "b"
     assert store.records("a.ipynb") == store.records()
     assert store.records("other.ipynb") == []
     assert store.check() == []
