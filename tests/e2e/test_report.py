@@ -42,7 +42,7 @@ def report(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     git(root, env, "add", "-A")
     git(root, env, "commit", "-q", "-m", "plot")
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # plots into the notebook
-    nb = kernel.execute(nbformat.read(path, as_version=4), root, env={**env, "JPY_SESSION_NAME": str(path)})
+    nb = kernel.execute(nbformat.read(path, as_version=4), root, env=env)
     assert any("image/png" in o.get("data", {}) for o in nb.cells[PLOT].outputs), "the recorded run drew no plot"
     nbformat.write(nb, path)
     (root / "data" / "points.csv").write_text(POINTS.replace("3,3.5", "3,9.5"))

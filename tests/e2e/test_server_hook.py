@@ -53,7 +53,7 @@ def recorded(tmp_path: Path, record: bool = True) -> Path:
     git(root, env, "add", "-A")
     git(root, env, "commit", "-q", "-m", "analysis")
     if record:
-        nb = kernel.execute(nbformat.read(path, as_version=4), path.parent, env={"JPY_SESSION_NAME": str(path)})
+        nb = kernel.execute(nbformat.read(path, as_version=4), path.parent)
         nbformat.write(nb, path)
     return path
 
