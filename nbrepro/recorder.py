@@ -246,6 +246,7 @@ class Recorder:
     # -- worker --------------------------------------------------------------------------
     def _work(self) -> None:
         _lower_priority()
+        self._git.shield_thread()  # the kernel's interrupts and shutdown signals are not for git
         # Warm up before the first cell ends: open the store, start git, scan the installed
         # set, so the first records are not held back by a cold start.
         self._data.worker_ident = threading.get_ident()
@@ -285,17 +286,22 @@ class Recorder:
 
     def _process(self, cells: list[CellEnd]) -> None:
         if cells:
-            started = time.perf_counter()
             git = self.guard.run("git", self._git.capture)
-            self._git_seconds = time.perf_counter() - started
+            until = self._git.finished_ns
             hardware = self.guard.run("hardware", self._hardware.capture)
             self.guard.run("env", self._env.begin_batch)
             self._notebooks.clear()
             for n, cell in enumerate(cells, 1):
                 env = self.guard.run("env", self._env.capture, cell.modules)
-                self._unsaved.append(self._build(cell, git, env, hardware))
+                # The tree as this cell saw it: files the kernel wrote after it ended, before
+                # the reading finished, are rewound (see GitCollector.at_cell_end).
+                later = self._data.later_writes(cell.opens, until)
+                cell_git = self.guard.run("git", self._git.at_cell_end, git, later) if later else git
+                self._unsaved.append(self._build(cell, cell_git, env, hardware))
                 if n % 8 == 0:
                     time.sleep(0)  # hand the GIL to a waiting cell now and then
+            self._git_seconds = self._git.busy_s
+            self._data.done_with(cells[-1].opens)
             del self._unsaved[:-_MAX_UNSAVED]
         self._save()
 
