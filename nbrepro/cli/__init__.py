@@ -21,10 +21,13 @@ from .stamp import stamp
 from .verify import verify
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="nbrepro")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Reproducible Jupyter: record every cell run, export, verify."""
+    if ctx.invoked_subcommand is None:  # plain `nbrepro`: the help, exit 0
+        click.echo(ctx.get_help())
 
 
 cli.add_command(log)
@@ -41,9 +44,6 @@ def main(argv: list[str] | None = None) -> None:
     except NbreproError as exc:
         _fail(str(exc), exc.exit_code)
     except click.ClickException as exc:
-        if type(exc).__name__.startswith("NoArgsIsHelp"):  # plain `nbrepro`: the help
-            click.echo(exc.format_message())
-            sys.exit(0)
         _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", 130)
@@ -57,6 +57,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    first = message.strip().splitlines()[0] if message.strip() else "failed"
-    click.echo(f"nbrepro: error: {first}", err=True)
+    if message.strip():  # a failed check whose report is printed already says nothing more
+        click.echo(f"nbrepro: error: {message.strip().splitlines()[0]}", err=True)
     sys.exit(code)

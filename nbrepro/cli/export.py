@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -27,7 +26,7 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
 
     Exit codes: 0 the generated tests pass, 1 they fail, 2 bad input.
     """
-    from ..errors import UsageError
+    from ..errors import CheckFailed, UsageError
     from ..export.package import export as make, run_tests
 
     if isolated and no_lock:
@@ -57,9 +56,8 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
         echo(f"not carried over: {note}")
     passed, output = run_tests(done.folder, isolated=isolated, find_links=links, no_index=no_index)
     where = "in a fresh venv" if isolated else "in this Python"
-    if passed:
-        echo(f"generated tests passed {where}")
-        sys.exit(0)
-    echo(output[-3000:].rstrip())
-    echo(f"generated tests FAILED {where}")
-    sys.exit(1)
+    if not passed:
+        echo(output[-3000:].rstrip())
+        echo(f"generated tests FAILED {where}")
+        raise CheckFailed("")  # the output above says which
+    echo(f"generated tests passed {where}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from ..errors import NotebookError
+from ..errors import CheckFailed, NotebookError
 from ..nbio import read_notebook
 from ..notebook.sessions import SessionMatch, find_sessions, no_session_message
 from ..record import is_unavailable
@@ -36,8 +35,7 @@ def log(notebook: str | None, as_json: bool, check: bool) -> None:
             if problems:
                 for line in problems:
                     click.echo(f"broken: {line}")
-                click.echo(f"nbrepro: the hash chain of {store.location} is broken ({len(problems)} problem(s))", err=True)
-                sys.exit(1)
+                raise CheckFailed(f"the hash chain of {store.location} is broken ({len(problems)} problem(s))")
             click.echo(f"ok: {count} record(s), hash chain intact")
             return
         if notebook is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from ..errors import CheckFailed, UsageError
 from ..nbio import write_atomic
 from ._common import console
 
@@ -58,5 +58,6 @@ def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, ke
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         terminal(report, out)
-    sys.exit(0 if report["verdict"] == "reproduced" else 1)
+    if report["verdict"] != "reproduced":
+        raise CheckFailed("")  # the report says what differs
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..capture.env import normalize
-from ..errors import UsageError
+from ..errors import ExportError
 from ..verify.facts import SessionFacts
 
 _LOCAL_SPEC = re.compile(r"^(?:\.|/|~|file:)|[/\\]|://")
@@ -88,7 +88,7 @@ def installed_pin(dist: str) -> str:
 
 def lock(folder: Path, *, find_links: Path | None = None, no_index: bool = False) -> str:
     """Run pip-compile on ``folder/requirements.in``; write and return ``requirements.lock``.
-    A failure is a ``UsageError`` with pip-compile's last error line."""
+    A failure is an ``ExportError`` (exit 1) with pip-compile's last error line."""
     command = [
         sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--no-emit-index-url",
         "--no-emit-find-links", "--strip-extras", *index_options(find_links, no_index),
@@ -97,11 +97,11 @@ def lock(folder: Path, *, find_links: Path | None = None, no_index: bool = False
     env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "nbrepro export", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        raise UsageError(f"pip-compile failed: {_last_error(proc.stderr + proc.stdout)}")
+        raise ExportError(f"pip-compile failed: {_last_error(proc.stderr + proc.stdout)}")
     text = (folder / "requirements.lock").read_text(encoding="utf-8")
     local = [p for p in (folder, find_links) if p is not None and str(p.resolve()) in text]
     if local or "file:" in text:
-        raise UsageError("pip-compile wrote a local path into requirements.lock; use index packages only")
+        raise ExportError("pip-compile wrote a local path into requirements.lock; use index packages only")
     return text
 
 
@@ -115,7 +115,7 @@ def isolated_python(folder: Path, venv: Path, *, find_links: Path | None = None,
     installed (hashes required, no dependency resolution); its Python."""
     created = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
     if created.returncode != 0:
-        raise UsageError(f"--isolated: cannot create a virtual environment: {_last_error(created.stderr)}")
+        raise ExportError(f"--isolated: cannot create a virtual environment: {_last_error(created.stderr)}")
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     lockfile = folder / "requirements.lock"
     if not any(line.strip() and not line.lstrip().startswith("#") for line in lockfile.read_text().splitlines()):
@@ -128,7 +128,7 @@ def isolated_python(folder: Path, venv: Path, *, find_links: Path | None = None,
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         why = _last_error(proc.stderr + proc.stdout)
-        raise UsageError(f"--isolated: pip install from requirements.lock failed: {why}")
+        raise ExportError(f"--isolated: pip install from requirements.lock failed: {why}")
     return python
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import make_wheel
 
-from nbrepro.errors import UsageError
+from nbrepro.errors import ExportError
 from nbrepro.export.lock import lock, requirements
 from nbrepro.verify.facts import CellFacts, SessionFacts
 
@@ -35,7 +35,7 @@ def test_unresolvable_requirement_is_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "requirements.in").write_text("tinydep==2.0\n")
     (tmp_path / "wheels").mkdir()
     make_wheel(tmp_path / "wheels", "tinydep", "1.0")
-    with pytest.raises(UsageError, match="pip-compile failed: .*tinydep") as err:
+    with pytest.raises(ExportError, match="pip-compile failed: .*tinydep") as err:
         lock(tmp_path, find_links=tmp_path / "wheels", no_index=True)
     assert "\n" not in str(err.value)
 
