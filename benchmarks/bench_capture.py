@@ -49,7 +49,7 @@ for _ in range(cells):
         time.sleep(gap)  # paced: the recorder's worker finishes between cells, as with a person
 recorded = None
 if variant == "nbrepro":
-    from nbrepro.extension import active
+    from nbrepro.ipython.extension import active
     rec = active(shell).recorder
     rec.flush(120)
     recorded = rec.records_written

@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     from nbconvert import PythonExporter
 
-    from nbrepro import kernel
+    from nbrepro.notebook import kernel
     from nbrepro.export import lock
     from nbrepro.export.package import export
 

@@ -30,7 +30,7 @@ import json, sys, time
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 shell.run_line_magic("load_ext", "nbrepro")
-from nbrepro.extension import active
+from nbrepro.ipython.extension import active
 rec = active(shell).recorder
 rec.flush(60)
 out = {}

@@ -54,7 +54,7 @@ def main() -> None:
         path = root / "bench.ipynb"
         nbformat.write(notebook(), path)
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-        from nbrepro import kernel
+        from nbrepro.notebook import kernel
 
         kernel.execute(nbformat.read(path, as_version=4), root, env={"JPY_SESSION_NAME": str(path)})
         jupyter = shutil.which("jupyter-execute") or shutil.which("jupyter")

@@ -1,3 +1,3 @@
-from nbrepro.cli import main
+from .cli import main
 
 main()

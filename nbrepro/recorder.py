@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ._errors import StoreError
 from .capture import Guard, describe, outputs, seeds
 from .capture.code import NotebookIndex, cell_part, notebook_hint, notebook_part, portable_cell_id
 from .capture.data import DataCollector, Open
@@ -31,12 +32,11 @@ from .capture.git import DEFAULT_SNAPSHOT_MAX_BYTES, GitCollector
 from .capture.hardware import HardwareCollector
 from .capture.imports import ImportWatcher
 from .capture.launcher import LauncherHint, parent_hint, prefer
-from .capture.params import assignments, is_parameters_cell
 from .capture.seeds import SeedCollector
-from .errors import StoreError
-from .hashing import hash_json
+from .notebook.params import assignments, is_parameters_cell
 from .record import CellRun
-from .redact import redact
+from .record.hashing import hash_json
+from .record.redact import redact
 from .store import MemoryStore, Store, StoreLocked, open_store
 from .store.base import Blobs
 

@@ -43,11 +43,11 @@ def pre_save_hook(model: MutableMapping[str, Any], path: str, contents_manager: 
     try:
         import nbformat
 
-        from .verify.stamp import apply_stamp
+        from .notebook.stamp import apply_stamp
 
         os_path = os.path.join(os.path.expanduser(contents_manager.root_dir), path.strip("/"))
         nb = nbformat.from_dict(model["content"])  # a copy: the model is untouched until it is done
-        if apply_stamp(nb, os_path)[0]:
+        if apply_stamp(nb, os_path):
             model["content"] = nb
     except Exception as exc:  # noqa: BLE001 - a save must never fail because of nbrepro
         _warn_once(getattr(contents_manager, "log", None), f"{type(exc).__name__}: {exc}".strip().splitlines()[0])

@@ -90,6 +90,24 @@ def record_validator() -> Any:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
+_REPORT_VALIDATOR: list[Any] = []
+
+
+def assert_report_valid(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` (verify's JSON) against the shipped schema ``nbrepro.verify/1``; returns it."""
+    import jsonschema
+
+    from nbrepro.verify.verdict import load_verify_schema
+
+    if not _REPORT_VALIDATOR:
+        schema = load_verify_schema()
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _REPORT_VALIDATOR.append(jsonschema.Draft202012Validator(schema))
+    errors = [e.message for e in _REPORT_VALIDATOR[0].iter_errors(report)]
+    assert not errors, errors[:3]
+    return report
+
+
 def assert_valid(records: list[dict[str, Any]], validator: Any) -> None:
     assert records, "no records to validate"
     for rec in records:

@@ -32,7 +32,7 @@ def main() -> None:
         elif "shell" in step:
             subprocess.run(step["shell"], shell=True, check=True)
         elif "flush" in step:
-            from nbrepro.extension import active
+            from nbrepro.ipython.extension import active
 
             ext = active(shell)
             results.append({"flushed": bool(ext and ext.recorder.flush(30))})

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from ..hashing import hash_text
 from ..project import relative_path
+from ..record.hashing import hash_text
 from ..record.match import CellMatcher
-from ..redact import redact
+from ..record.redact import redact
 
 # The order in which frontends reveal the notebook path (DESIGN.md section 4).
 _NAMESPACE_HINTS = ("__session__", "__vsc_ipynb_file__")

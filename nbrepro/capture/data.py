@@ -120,9 +120,7 @@ class DataCollector:
         self.tracked: list[str] = []
         self._patches = Patches()
         self._root = str(root)
-        self._inside_skip = tuple(
-            os.path.join(self._root, d) + os.sep for d in _SKIP_DIRS
-        ) + (str(store_dir) + os.sep,)
+        self._inside_skip = (*(os.path.join(self._root, d) + os.sep for d in _SKIP_DIRS), str(store_dir) + os.sep)
         self._outside_skip = _outside_skip(store_dir)
         self._inside_git = (os.path.join(self._root, ".git") + os.sep, str(store_dir) + os.sep)
         self._home = os.path.expanduser("~")

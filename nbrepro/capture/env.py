@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..project import relative_path
-from ..redact import allowed_env
+from ..record.redact import allowed_env
 from . import Part
 
 # Distributions that are there because a kernel and nbrepro run, not because the user's code

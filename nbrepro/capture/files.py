@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from blake3 import blake3
 
-from ..hashing import PREFIX
+from ..record.hashing import PREFIX
 
 FileKey = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
 _RACY_S = 1.0

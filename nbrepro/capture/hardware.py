@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..redact import allowed_env
+from ..record.redact import allowed_env
 from . import Part
 
 _SUMMARY = ("cpu", "cores", "memory_bytes", "os", "gpus")

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .. import outputs as canon
+from ..record import outputs as canon
 
 try:  # POSIX: how many bytes wait in a pipe
     from fcntl import ioctl

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..hashing import hash_bytes
+from ..record.hashing import hash_bytes
 from .imports import ImportWatcher, Patches
 
 _MT_WORDS = 624
@@ -272,7 +272,7 @@ def part(before: dict[str, Any], after: dict[str, Any], calls: dict[str, Any], u
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):  # torch tensors
-        return len(a) == len(b) and all(bool((x == y).all()) for x, y in zip(a, b))
+        return len(a) == len(b) and all(bool((x == y).all()) for x, y in zip(a, b, strict=True))
     try:
         return bool(a == b)
     except Exception:  # noqa: BLE001 - e.g. numpy arrays in a slow-path dict

@@ -11,8 +11,8 @@ import sys
 
 import click
 
-from .. import __version__
-from ..errors import NbreproError
+from .._errors import NbreproError
+from .._version import __version__
 from .demo import demo
 from .export import export
 from .log import log
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail("aborted", 130)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, not a traceback
+    except Exception as exc:
         if os.environ.get("NBREPRO_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set NBREPRO_DEBUG=1 for a traceback)", 3)

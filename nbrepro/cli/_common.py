@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..errors import NotebookError, StoreError
+from .._errors import NotebookError, StoreError
 from ..notebook.sessions import no_session_message
 from ..project import find_root, relative_path, store_dir
 from ..store import DB_NAME, SQLiteStore

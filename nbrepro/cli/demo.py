@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from .._errors import UsageError
 from ._common import console
 
 _GIT_IDENTITY = {
@@ -38,8 +38,9 @@ def examples_dir() -> Path:
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per cell.")
 def demo(target: str | None, timeout: int) -> None:
     """Record the bundled example notebooks in a scratch git repository and show their runs."""
-    from .. import kernel  # nbclient and friends load only for commands that run notebooks
     import nbformat
+
+    from ..notebook import kernel  # nbclient and friends load only for commands that run notebooks
 
     source = examples_dir()
     if target is not None and Path(target).exists():

@@ -26,8 +26,9 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
 
     Exit codes: 0 the generated tests pass, 1 they fail, 2 bad input.
     """
-    from ..errors import CheckFailed, UsageError
-    from ..export.package import export as make, run_tests
+    from .._errors import CheckFailed, UsageError
+    from ..export.package import export as make
+    from ..export.package import run_tests
 
     if isolated and no_lock:
         raise UsageError("--isolated installs from requirements.lock; drop --no-lock")

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..errors import CheckFailed, NotebookError
-from ..nbio import read_notebook
+from .._errors import CheckFailed, NotebookError
+from ..notebook.read import read_notebook
 from ..notebook.sessions import SessionMatch, find_sessions, no_session_message
 from ..record import is_unavailable
 from ._common import console, open_project_store

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import NotebookError
+from .._errors import NotebookError
 
 
 @click.command()
@@ -22,12 +22,12 @@ def stamp(notebook: str, session: str | None) -> None:
     from pathlib import Path
 
     from ..notebook.sessions import no_session_message, project_store
-    from ..verify.stamp import stamp_notebook
+    from ..notebook.stamp import stamp_notebook
 
-    cells, session_id, how = stamp_notebook(notebook, session)
-    if not cells:
+    done = stamp_notebook(notebook, session)
+    if not done:
         store, _root, folder = project_store(Path(notebook))
         if store is not None:
             store.close()
         raise NotebookError(no_session_message(notebook, folder if store is not None else None))
-    click.echo(f"stamped {notebook}: {cells} cell(s) from session {session_id[:8]}, found {how}")
+    click.echo(f"stamped {notebook}: {done.cells} cell(s) from session {done.session_id[:8]}, found {done.found}")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import CheckFailed, UsageError
-from ..nbio import write_atomic
+from .._errors import CheckFailed, UsageError
+from ..notebook.read import write_atomic
 from ._common import console
 
 

@@ -14,7 +14,7 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..verify.facts import SessionFacts
+from ..notebook.facts import SessionFacts
 
 SUBPACKAGE = "local"
 _SKIP = ("__pycache__", ".ipynb_checkpoints")

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._errors import ExportError
 from ..capture.env import normalize
-from ..errors import ExportError
-from ..verify.facts import SessionFacts
+from ..notebook.facts import SessionFacts
 
 _LOCAL_SPEC = re.compile(r"^(?:\.|/|~|file:)|[/\\]|://")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -27,14 +27,14 @@ from typing import Any
 
 import nbformat
 
-from .. import __version__
-from .. import outputs as canon
-from ..errors import UsageError
-from ..hashing import hash_bytes, hash_text
-from ..nbio import read_notebook
+from .._errors import UsageError
+from .._version import __version__
+from ..notebook.facts import SessionFacts
+from ..notebook.read import read_notebook
+from ..notebook.recorded import recorded_side
 from ..project import find_root, relative_path
-from ..verify.facts import SessionFacts
-from ..verify.runner import recorded_side
+from ..record import outputs as canon
+from ..record.hashing import hash_bytes, hash_text
 from . import local
 from . import lock as locking
 from .names import imported_modules
@@ -312,7 +312,7 @@ def _files(
 ) -> dict[str, str]:
     py = _comment(header) + "\n"
     runtime = (Path(__file__).parent / "runtime_template.py").read_text(encoding="utf-8")
-    compare = (Path(__file__).parents[1] / "verify" / "normalize.py").read_text(encoding="utf-8")
+    compare = (Path(__file__).parents[1] / "record" / "compare.py").read_text(encoding="utf-8")
     init = (
         f'"""{notebook} as a package: ``run()`` runs its code and returns its results."""\n\n'
         'from .pipeline import run\n\n__all__ = ["run"]\n'

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 
 class _NotebookDefault:
@@ -39,7 +39,7 @@ class _State:
     outdir: Path | None = None
     active: Results | None = None
     last: Results | None = None
-    figure_counts: dict[int, int] = {}
+    figure_counts: ClassVar[dict[int, int]] = {}
 
 
 class _Tee(io.TextIOBase):

@@ -26,7 +26,7 @@ from typing import Any
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
-from .magics import (
+from ..notebook.syntax import (
     DROPPED_MAGICS,
     ENV_ASSIGN,
     SCRIPT_MAGICS,
@@ -170,7 +170,7 @@ def transform(
             _imports_block(imports),
             *(ast.unparse(d) for d in defs),
             _constants_block(notebook_dir, parameters),
-            *(_step_source(name, s, ctx) for name, s in zip(steps, sections)),
+            *(_step_source(name, s, ctx) for name, s in zip(steps, sections, strict=False)),
             _run_source(parameters, steps, ctx.results_name),
         ]
     )
@@ -583,7 +583,7 @@ def _checked_types(annotation: str) -> list[str] | None:
     check (builtins, their generics, ``| None``, ``Optional``); None means unchecked."""
 
     def types(node: ast.expr) -> list[str] | None:
-        if isinstance(node, ast.Constant) and node.value is None or isinstance(node, ast.Name) and node.id == "None":
+        if (isinstance(node, ast.Constant) and node.value is None) or (isinstance(node, ast.Name) and node.id == "None"):
             return ["type(None)"]
         if isinstance(node, ast.Name) and node.id in _CHECKABLE:
             return _WIDENED.get(node.id, [node.id])
@@ -593,7 +593,7 @@ def _checked_types(annotation: str) -> list[str] | None:
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
             if node.value.id == "Optional":
                 inner = types(node.slice)
-                return None if inner is None else inner + ["type(None)"]
+                return None if inner is None else [*inner, "type(None)"]
             return [node.value.id] if node.value.id in _CHECKABLE else None
         return None
 

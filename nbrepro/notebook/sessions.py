@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from .._errors import UsageError
 from ..project import find_root, store_dir
 from ..record.match import CellMatcher
 from ..store import DB_NAME, SQLiteStore, Store

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from importlib import resources
 from typing import Any
 
-from ..hashing import hash_json
+from .hashing import hash_json
 
 SCHEMA_VERSION = "nbrepro.run/1"
 

@@ -18,7 +18,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..hashing import hash_text
+from .hashing import hash_text
 
 
 def cell_source(cell: Mapping[str, Any]) -> str:

@@ -9,7 +9,7 @@ from .base import Store
 from .memory import MemoryStore
 from .sqlite import DB_NAME, SQLiteStore, StoreCorrupt, StoreLocked, move_aside
 
-__all__ = ["Store", "MemoryStore", "SQLiteStore", "StoreCorrupt", "StoreLocked", "open_store", "DB_NAME"]
+__all__ = ["DB_NAME", "MemoryStore", "SQLiteStore", "Store", "StoreCorrupt", "StoreLocked", "open_store"]
 
 
 def open_store(folder: Path, warn: Callable[[str, str], None]) -> Store:

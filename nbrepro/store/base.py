@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import StoreError
-from ..hashing import hash_json
+from .._errors import StoreError
+from ..record.hashing import hash_json
 from . import chain
 
 # Content-addressed parts waiting to be written: id -> (kind, content).

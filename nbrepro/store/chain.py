@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..hashing import canonical_json, hash_text
 from ..record import record_hash
+from ..record.hashing import canonical_json, hash_text
 
 
 def seal(

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
-from ..hashing import canonical_json
+from .._errors import StoreError
+from ..record.hashing import canonical_json
 from . import chain
 from .base import Blobs, FileHashRows, SessionSummary, Store
 
@@ -178,7 +178,7 @@ class SQLiteStore(Store):
                     raise StoreError(f"cannot write {self.path}: {exc}") from exc
                 raise
             # Only now, with the commit done, do the caller's dicts learn their place.
-            for rec, done in zip(records, sealed):
+            for rec, done in zip(records, sealed, strict=True):
                 rec.update(done)
 
     def _head_locked(self) -> tuple[int, str | None]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .facts import CellFacts, SessionFacts
+from ..notebook.facts import CellFacts, SessionFacts
 
 Cause = dict[str, str]
 KINDS = ("code", "data", "package", "parameters", "seed", "order", "hardware", "nondeterminism")
@@ -145,7 +146,7 @@ def upstream_of(dependencies: list[dict[str, int]], index: int) -> set[int]:
 
 
 def _out_of_order(order: list[int]) -> bool:
-    return any(b <= a for a, b in zip(order, order[1:]))
+    return any(b <= a for a, b in pairwise(order))
 
 
 def _hardware_diff(before: dict[str, Any], after: dict[str, Any]) -> str:

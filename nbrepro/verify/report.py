@@ -9,7 +9,7 @@ import nbformat
 from rich.console import Console
 from rich.table import Table
 
-from .. import outputs as canon
+from ..record import outputs as canon
 
 _STYLE = {"reproduced": "green", "differs": "red", "error": "red", "skipped": "dim", "new": "yellow"}
 
@@ -38,7 +38,7 @@ def html_page(report: dict[str, Any], extras: dict[str, Any]) -> str:
     """One page, no external resources: side-by-side outputs (images too), diffs and causes."""
     nb: nbformat.NotebookNode = extras["nb"]
     run_nb: nbformat.NotebookNode = extras["run_nb"]
-    executed = {o: c for o, c in zip(extras["origin"], run_nb.cells) if o is not None}
+    executed = {o: c for o, c in zip(extras["origin"], run_nb.cells, strict=True) if o is not None}
     recorded = extras["recorded"]
     rows = []
     for cell in report["cells"]:

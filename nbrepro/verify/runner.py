@@ -18,73 +18,23 @@ from typing import Any
 
 import nbformat
 
-from .. import outputs as canon
+from .._errors import UsageError
 from ..capture.files import FileHashes
-from ..capture.params import PARAMETER_TAGS
-from ..errors import UsageError
-from ..hashing import hash_text
-from ..nbio import read_notebook
-from ..notebook.sessions import choose_session, no_session_message, project_store, read_session
-from ..project import find_root, relative_path
+from ..notebook.facts import SessionFacts, from_records
+from ..notebook.params import PARAMETER_TAGS
+from ..notebook.read import read_notebook
+from ..notebook.recorded import recorded_side
+from ..project import find_root
+from ..record import outputs as canon
+from ..record.compare import SKIP_TAG, compare
+from ..record.hashing import hash_text
 from ..record.match import CellMatcher
 from ..store import SQLiteStore
 from . import flow
 from .causes import CauseFinder, upstream_of
-from .facts import SessionFacts, from_records, saved_outputs_only
-from .normalize import SKIP_TAG, compare
+from .verdict import VERIFY_SCHEMA
 
-VERIFY_SCHEMA = "nbrepro.verify/1"
 _LOADS_NBREPRO = re.compile(r"^\s*%(?:re)?load_ext\s+nbrepro\b", re.M)
-
-
-def stored_session(
-    nb: nbformat.NotebookNode, path: Path, *, with_outputs: bool = True, session: str | None = None
-) -> tuple[SessionFacts, str] | None:
-    """The facts of the notebook's recorded session in its project's store (found by
-    content, the path a hint; ``session`` chooses one by id), if any; ``with_outputs=False``
-    skips reading the recorded outputs' blobs. A ``session`` the store lacks is a UsageError."""
-    store, root, folder = project_store(path)
-    if store is None:
-        if session is not None:
-            raise UsageError(f"--session {session}: the project of {path} has no store ({folder})")
-        return None
-    try:
-        match = choose_session(store, nb.cells, relative_path(path, root), root, session)
-        if match is None:
-            return None
-        records, match = read_session(store, match, nb.cells)
-        facts = from_records(records, nb, store.get_blob, with_outputs=with_outputs)
-    finally:
-        store.close()
-    facts.match = match.to_dict()
-    where = relative_path(folder, root)
-    return facts, f"store {where}, session {match.session_id[:8]}, found {match.describe()}"
-
-
-def recorded_side(
-    nb: nbformat.NotebookNode, path: Path, session: str | None = None
-) -> tuple[SessionFacts, str]:
-    """The recorded facts, and a sentence saying where they came from: the store's session
-    of this notebook, else its stamp, else its saved outputs alone."""
-    stamped = SessionFacts.from_stamp(nb)
-    if stamped is not None:
-        stamped.match = {"id": stamped.session_id, "matched_by": "stamp", "description": "the notebook's stamp"}
-    if session is not None and stamped is not None and (stamped.session_id or "").startswith(session.strip().lower()):
-        try:
-            stored = stored_session(nb, path, session=session)
-        except UsageError:  # the store lacks it; the stamp has it
-            stored = None
-    else:
-        stored = stored_session(nb, path, session=session)
-    if stored is not None:
-        return stored
-    if stamped is not None:
-        return stamped, f"stamp in the notebook's metadata, session {(stamped.session_id or '?')[:8]}"
-    store, _root, folder = project_store(path)
-    if store is not None:
-        store.close()
-    message = no_session_message(path.name, folder if store is not None else None)
-    return saved_outputs_only(nb), f"saved outputs only, so causes cannot be named: {message}"
 
 
 def rerun_copy(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> tuple[nbformat.NotebookNode, list[int | None]]:
@@ -130,7 +80,7 @@ def verify(
     session: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Rerun and compare. Returns (the JSON report, extras for the HTML page)."""
-    from ..kernel import execute
+    from ..notebook.kernel import execute
 
     path = Path(path)
     nb = read_notebook(path)
@@ -188,7 +138,7 @@ def _compare(
         recorded, rerun, {i: hash_text(s) for i, s in enumerate(sources) if nb.cells[i].cell_type == "code"},
         root, hashes.get,
     )
-    executed = {o: c for o, c in zip(origin, run_nb.cells) if o is not None}
+    executed = {o: c for o, c in zip(origin, run_nb.cells, strict=True) if o is not None}
     cells = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():

@@ -13,7 +13,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from nbrepro.hashing import hash_text
+from nbrepro.record.hashing import hash_text
 
 from .conftest import Lab, screenshot_path, wait_for
 

@@ -11,7 +11,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from nbrepro import kernel
+from nbrepro.notebook import kernel
 
 from .conftest import git, isolated_env, require
 

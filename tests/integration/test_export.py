@@ -13,8 +13,8 @@ import nbformat
 import pytest
 from conftest import make_wheel, notebook_project
 
-from nbrepro import kernel
-from nbrepro.errors import UsageError
+from nbrepro.notebook import kernel
+from nbrepro._errors import UsageError
 from nbrepro.export.package import package_name
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ import nbformat
 import pytest
 from conftest import REPO, git
 
-from nbrepro import kernel
+from nbrepro.notebook import kernel
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import assert_valid, git, notebook_project, read_records
 from jupyter_client.manager import KernelManager
 
-from nbrepro.kernel import ThisPythonKernelSpecs
+from nbrepro.notebook.kernel import ThisPythonKernelSpecs
 
 pytestmark = pytest.mark.integration
 
@@ -262,7 +262,7 @@ def test_vscode_path_set_after_the_extension_loaded(tmp_path: Path) -> None:
     path = vscode_project(tmp_path)
     cells = VSCODE_CELLS[1:]
     with kernel(path.parent, ["--ext=nbrepro"]) as client:
-        request(client, "import nbrepro.extension as e; assert e._ACTIVE", silent=True)  # loaded already
+        request(client, "import nbrepro.ipython.extension as e; assert e._ACTIVE", silent=True)  # loaded already
         request(client, f"__vsc_ipynb_file__ = {str(path)!r}", silent=True)
         for n, code in enumerate(cells, 1):
             request(client, code, cell_id=cell_uri(path, n))

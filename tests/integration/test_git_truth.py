@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from conftest import assert_valid, git, read_records, run_shell
 
-from nbrepro import kernel
+from nbrepro.notebook import kernel
 
 pytestmark = pytest.mark.integration
 
@@ -146,7 +146,7 @@ def test_a_file_rewritten_later_is_never_shown_with_its_later_content(repo: Path
 # Holds the worker's next git reading until the gate opens: the cells run meanwhile end
 # before it, deterministically, as they do when cells outrun git.
 GATE = (
-    "import threading\nfrom nbrepro.extension import active\n"
+    "import threading\nfrom nbrepro.ipython.extension import active\n"
     "_rec = active(get_ipython()).recorder\n_gate, _capture = threading.Event(), _rec._git.capture\n"
     "_rec._git.capture = lambda: (_gate.wait(60), _capture())[1]"
 )

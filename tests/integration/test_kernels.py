@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from conftest import REPO, assert_valid, git, read_records
 
-from nbrepro import kernel
+from nbrepro.notebook import kernel
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,8 @@ import pytest
 from conftest import git
 from nbclient import NotebookClient
 
-from nbrepro import kernel, outputs
+from nbrepro.notebook import kernel
+from nbrepro.record import outputs
 from nbrepro.store import SQLiteStore
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import assert_valid, git, make_wheel, read_records
+from conftest import assert_report_valid, assert_valid, git, make_wheel, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def nbrepro(root: Path, env: dict[str, str], *args: str) -> subprocess.Completed
 def verify(root: Path, env: dict[str, str], notebook: str) -> dict[str, Any]:
     proc = nbrepro(root, env, "verify", notebook, "--json")
     assert proc.returncode == 1, proc.stderr
-    return json.loads(proc.stdout)
+    return assert_report_valid(json.loads(proc.stdout))
 
 
 def causes(report: dict[str, Any], index: int) -> set[str]:

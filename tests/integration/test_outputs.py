@@ -8,7 +8,8 @@ import nbformat
 import pytest
 from conftest import assert_valid, git, read_records
 
-from nbrepro import kernel, outputs
+from nbrepro.notebook import kernel
+from nbrepro.record import outputs
 from nbrepro.store import SQLiteStore
 
 pytestmark = pytest.mark.integration

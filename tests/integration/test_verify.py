@@ -12,9 +12,9 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import make_wheel, notebook_project
+from conftest import assert_report_valid, make_wheel, notebook_project
 
-from nbrepro import kernel
+from nbrepro.notebook import kernel
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def verify(path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[i
         capture_output=True, text=True, cwd=path.parent, env={**os.environ, **(env or {})}, timeout=300,
     )
     assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return proc.returncode, assert_report_valid(json.loads(proc.stdout))
 
 
 def cell(report: dict[str, Any], index: int) -> dict[str, Any]:

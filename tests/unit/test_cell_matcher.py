@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nbrepro.hashing import hash_text
+from nbrepro.record.hashing import hash_text
 from nbrepro.record.match import CellMatcher, cell_source
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nbrepro.errors import StoreError
-from nbrepro.hashing import hash_json, hash_text
+from nbrepro._errors import StoreError
+from nbrepro.record.hashing import hash_json, hash_text
 from nbrepro.record import CellRun, record_hash
 from nbrepro.store import MemoryStore, SQLiteStore, open_store
 from nbrepro.store import chain
@@ -123,7 +123,7 @@ def test_reading_a_missing_store_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_memoized_sealing_gives_the_canonical_text() -> None:
-    from nbrepro.hashing import canonical_json
+    from nbrepro.record.hashing import canonical_json
 
     shared = {"commit": "a" * 40, "dirty": True, "nested": {"b": [1, 2.5, "é"]}}
     memo: dict = {}

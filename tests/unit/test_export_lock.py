@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import make_wheel
 
-from nbrepro.errors import ExportError
+from nbrepro._errors import ExportError
 from nbrepro.export.lock import lock, requirements
-from nbrepro.verify.facts import CellFacts, SessionFacts
+from nbrepro.notebook.facts import CellFacts, SessionFacts
 
 
 def test_lock_pins_a_local_wheel_with_hashes_and_no_paths(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from nbrepro.verify import normalize
-from nbrepro.verify.normalize import SKIP_TAG, Comparison, compare, image_equal, normalize_text
+from nbrepro.record import compare as normalize
+from nbrepro.record.compare import SKIP_TAG, Comparison, compare, image_equal, normalize_text
 
 
 def stream(text: str, name: str = "stdout") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""read_notebook (nbrepro.nbio): cell ids as Jupyter reads them, said in one warning line;
+"""read_notebook (nbrepro.notebook.read): cell ids as Jupyter reads them, said in one warning line;
 files that are not notebooks are one NotebookError."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from nbrepro.errors import NotebookError
-from nbrepro.nbio import read_notebook
+from nbrepro._errors import NotebookError
+from nbrepro.notebook.read import read_notebook
 
 
 def code(source: str, cell_id: str | None = None) -> dict[str, Any]:

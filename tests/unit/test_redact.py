@@ -1,4 +1,4 @@
-from nbrepro.redact import REDACTED, allowed_env, redact
+from nbrepro.record.redact import REDACTED, allowed_env, redact
 
 
 def test_credentials_in_urls_are_redacted() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nbformat
 
-from nbrepro.capture.params import assignments, is_parameters_cell
+from nbrepro.notebook.params import assignments, is_parameters_cell
 from nbrepro.verify.runner import rerun_copy
 
 

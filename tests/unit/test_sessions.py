@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from nbrepro.errors import UsageError
-from nbrepro.hashing import hash_text
+from nbrepro._errors import UsageError
+from nbrepro.record.hashing import hash_text
 from nbrepro.notebook.sessions import SessionMatch, choose_session, find_sessions, no_session_message, resolve_session_id
 from nbrepro.record import CellRun
 from nbrepro.store import DB_NAME, MemoryStore, SQLiteStore, Store

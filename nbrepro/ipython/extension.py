@@ -6,11 +6,11 @@ import atexit
 import sys
 from typing import Any
 
-from .capture import describe
-from .capture.outputs import OutputTap
+from ..capture import describe
+from ..capture.outputs import OutputTap
+from ..project import find_root, store_dir
+from ..recorder import Recorder
 from .magics import NbreproMagics
-from .project import find_root, store_dir
-from .recorder import Recorder
 
 # One extension per shell. Kept here rather than in the package's __init__, which
 # %reload_ext re-executes.

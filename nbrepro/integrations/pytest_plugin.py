@@ -36,7 +36,7 @@ class NotebookFile(pytest.File):
     _report: dict[str, Any] | None = None
 
     def collect(self) -> Any:
-        from .nbio import read_notebook
+        from ..notebook.read import read_notebook
 
         nb = read_notebook(self.path)
         for index, cell in enumerate(nb.cells):
@@ -45,7 +45,7 @@ class NotebookFile(pytest.File):
 
     def report(self) -> dict[str, Any]:
         if self._report is None:
-            from .verify.runner import verify
+            from ..verify.runner import verify
 
             self._report, _ = verify(self.path, timeout=self.config.getoption("nbrepro_timeout"))
         return self._report

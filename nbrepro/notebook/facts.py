@@ -13,10 +13,10 @@ from typing import Any
 
 import nbformat
 
-from .. import outputs as canon
-from ..hashing import hash_text
-from ..capture.params import assignments, is_parameters_cell
+from ..record import outputs as canon
+from ..record.hashing import hash_text
 from ..record.match import CellMatcher
+from .params import assignments, is_parameters_cell
 
 STAMP_SCHEMA = "nbrepro.stamp/1"
 
@@ -126,7 +126,7 @@ def from_records(
     loaded: dict[str, str] = {}  # distributions loaded by the session so far
     if positions is None:
         positions = matcher.place(rec.get("cell") or {} for rec in records)
-    for rec, index in zip(records, positions):
+    for rec, index in zip(records, positions, strict=True):
         cell = rec.get("cell") or {}
         if index is None:  # a cell the notebook does not have (papermill's injected one)
             facts.params.update(rec.get("params") or {})

@@ -16,7 +16,7 @@ from typing import Any
 
 import nbformat
 
-from .errors import NotebookError
+from .._errors import NotebookError
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
@@ -105,7 +105,7 @@ def _quiet_nbformat() -> Iterator[None]:
     try:
         yield
     finally:
-        for log, was in zip(logs, before):
+        for log, was in zip(logs, before, strict=True):
             log.disabled = was
 
 

@@ -1,6 +1,6 @@
 """Whether a cell's rerun outputs match its recorded ones, and a short diff when they do not.
 
-Outputs arrive canonical (``nbrepro.outputs.canonical``). Two reruns of a deterministic cell
+Outputs arrive canonical (``nbrepro.record.outputs.canonical``). Two reruns of a deterministic cell
 still differ in tokens that say nothing about the result: object addresses, timestamps,
 ``%%time``/``%timeit`` figures, progress-bar rates. ``normalize_text`` replaces those with
 placeholders. Numbers then compare with a tolerance, because the same computation on another

@@ -6,8 +6,8 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from .record import is_unavailable
-from .recorder import Recorder
+from ..record import is_unavailable
+from ..recorder import Recorder
 
 
 class StatusReport:

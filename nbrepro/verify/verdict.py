@@ -1,0 +1,72 @@
+"""The verify report, typed: what ``nbrepro verify --json`` prints and ``nbrepro.verify()``
+returns (a contract for CI, schema ``nbrepro.verify/1`` in ``nbrepro/schema/verify.v1.json``;
+tests validate every report they make against it)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any, Literal, TypedDict
+
+VERIFY_SCHEMA = "nbrepro.verify/1"
+
+Status = Literal["reproduced", "differs", "error", "skipped", "new"]
+Verdict = Literal["reproduced", "differs", "failed"]
+
+
+class Cause(TypedDict):
+    kind: str  # code, data, package, parameters, seed, order, hardware, nondeterminism
+    detail: str
+
+
+class CellVerdict(TypedDict):
+    index: int  # position in the notebook, markdown cells counted
+    cell_id: str | None
+    status: Status
+    causes: list[Cause]
+    diff: str
+
+
+class Versions(TypedDict):
+    name: str
+    recorded: str | None
+    rerun: str | None
+
+
+class DataHashes(TypedDict):
+    path: str
+    recorded: str | None
+    rerun: str | None
+
+
+class Sides(TypedDict):
+    recorded: dict[str, Any]
+    rerun: dict[str, Any]
+
+
+class Environment(TypedDict):
+    packages: list[Versions]
+    data: list[DataHashes]
+    git: Sides
+    hardware: Sides
+    params: Sides
+
+
+class _Required(TypedDict):
+    schema: str
+    notebook: str
+    verdict: Verdict
+    recorded: str  # where the recorded side came from, and how its session was found
+    session: dict[str, Any] | None  # SessionMatch.to_dict(), or the stamp's; None: saved outputs only
+    cells: list[CellVerdict]
+    environment: Environment
+
+
+class VerifyReport(_Required, total=False):
+    failure: str  # why the rerun did not finish, with verdict "failed"
+
+
+def load_verify_schema() -> dict[str, Any]:
+    """The JSON Schema of a verify report, as shipped in ``nbrepro/schema/verify.v1.json``."""
+    text = resources.files("nbrepro").joinpath("schema/verify.v1.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
