@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -131,9 +131,9 @@ class Recorder:
 
     # -- process-wide hooks --------------------------------------------------------------
     def install_hooks(self) -> None:
-        """The audit hook for file opens, import-time patches, and the RNG watch."""
+        """Wrapped file entry points, import-time patches, and the RNG watch (all undone by uninstall_hooks)."""
         self._watcher.install()
-        self._data.install(self._watcher)
+        self._data.install(self._watcher, self._namespace if isinstance(self._namespace, MutableMapping) else None)
         self._seeds.install(self._watcher)
 
     def uninstall_hooks(self) -> None:

@@ -1,4 +1,4 @@
-"""Data files a cell read or wrote: seen by an audit hook, by patched C readers, or declared.
+"""Data files a cell read or wrote: seen by wrapped open functions, by patched C readers, or declared.
 
 The hot path only appends ``(path, mode, flags, seen_by)`` to a list while a cell runs. The
 worker resolves, filters and hashes them after the cell has ended, so a written file's hash
@@ -7,9 +7,11 @@ is of its final content.
 Writes (an open in a write mode, ``os.remove``, ``os.rename``) also go to a process-wide
 write log, cells or not: ``(time, path, cwd, stat just before the write)``, the first write
 per path between two cell ends. The worker uses it to give each record the git state its
-cell saw (see ``capture.git``). A read open costs one integer test more.
+cell saw (see ``capture.git``).
 
-- ``open`` audit events cover Python-level opens: ``open``, ``os.open``, numpy, pandas CSV.
+- ``capture.opens`` wraps ``open``/``io.open``, ``os.open`` and ``os.remove``/``unlink``/
+  ``rename``/``replace`` while nbrepro is loaded: Python-level opens, pathlib, numpy, pandas
+  CSV, PIL. Code that opens nothing pays nothing.
 - pyarrow (parquet, feather), pandas' parquet/feather functions (which hand paths to pyarrow)
   and h5py open files in C: their entry points are wrapped when, and only when, those
   modules are imported.
@@ -24,10 +26,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from . import opens
 from .files import FileHashes
 from .imports import ImportWatcher, Patches
 
@@ -55,9 +58,6 @@ Open = tuple[Any, Any, int, str]  # path, mode, flags, seen_by
 # time (perf_counter_ns), path as given, cwd when the path is relative, stat before the write
 Write = tuple[int, Any, Any, "os.stat_result | None"]
 _NO_DATA: list[dict[str, Any]] = []
-# Audit events that change a file without an open: their path arguments, by position.
-_CHANGE_EVENTS = {"os.remove": (0,), "os.rename": (0, 1)}
-_CHANGE_DIR_FD = {"os.remove": (1,), "os.rename": (2, 3)}
 
 
 class _Opens(list):  # type: ignore[type-arg]
@@ -65,44 +65,6 @@ class _Opens(list):  # type: ignore[type-arg]
 
     __slots__ = ("ended",)
     ended: int
-
-
-# The audit hook cannot be removed, so it is installed once per process and forwards to
-# whichever collector is active.
-_sink: DataCollector | None = None
-_hook_installed = False
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    # Called for every audit event in the process: a read open costs one integer test more
-    # than it did before the write log (about 45 ns), any other event one dict lookup.
-    if event == "open":
-        sink = _sink
-        if sink is not None:
-            try:
-                write = args[2] & _WRITE_FLAGS
-            except TypeError:  # someone's sys.audit("open", ...) without int flags
-                write = 0
-            if sink.active:
-                if threading.get_ident() != sink.worker_ident:
-                    path = args[0]
-                    if not isinstance(path, int):
-                        sink.opens.append((path, args[1], args[2], "open"))
-                        if write:
-                            sink.note_write(path)
-            elif write and threading.get_ident() != sink.worker_ident:
-                path = args[0]
-                if not isinstance(path, int):
-                    sink.note_write(path)  # a write between cells (a thread): logged too
-    elif event in _CHANGE_EVENTS:
-        sink = _sink
-        if (
-            sink is not None
-            and threading.get_ident() != sink.worker_ident
-            and all(args[i] in (-1, None) for i in _CHANGE_DIR_FD[event] if i < len(args))  # not relative to a dir fd
-        ):
-            for i in _CHANGE_EVENTS[event]:
-                sink.note_write(args[i])
 
 
 class DataCollector:
@@ -126,20 +88,23 @@ class DataCollector:
         self._home = os.path.expanduser("~")
 
     # -- set up --------------------------------------------------------------------------
-    def install(self, watcher: ImportWatcher) -> None:
-        global _sink, _hook_installed
-        _sink = self
-        if not _hook_installed:
-            sys.addaudithook(_audit)
-            _hook_installed = True
+    def install(self, watcher: ImportWatcher, namespace: MutableMapping[str, Any] | None = None) -> None:
+        opens.install(self, namespace)
         for module in dict.fromkeys(m for m, *_ in _C_READERS):
             watcher.on_import(module, self._patch_module)
 
     def uninstall(self) -> None:
-        global _sink
-        if _sink is self:
-            _sink = None
+        opens.uninstall(self)
         self._patches.undo()
+
+    def saw_open(self, path: Any, mode: Any, flags: int, seen_by: str) -> None:
+        """An open seen by ``capture.opens``: a cell's data while a cell runs, and a write
+        for the write log at any time (a thread may write between cells)."""
+        write = _mode(mode, flags) == "w"
+        if self.active:
+            self.opens.append((path, mode, flags, seen_by))
+        if write:
+            self.note_write(path)
 
     def _patch_module(self, module: Any) -> None:
         for name, attr, pos, kw, mode, seen_by in _C_READERS:

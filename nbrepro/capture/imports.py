@@ -106,9 +106,17 @@ class Patches:
         setattr(owner, name, wrapper)
         self._done.append((owner, name, original))
 
+    def __bool__(self) -> bool:
+        return bool(self._done)
+
     def undo(self) -> None:
+        """Put every original back, except where someone has since replaced our wrapper
+        (theirs wraps ours): our wrappers then stay, and must pass calls straight on."""
         while self._done:
             owner, name, original = self._done.pop()
+            current = getattr(owner, name, None)
+            if current is not None and not getattr(current, "__nbrepro_wrapped__", False):
+                continue
             try:
                 setattr(owner, name, original)
             except (AttributeError, TypeError):

@@ -3,6 +3,7 @@ cell saw of a file written after it, and how that changes a reading's part."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -204,20 +205,36 @@ def test_a_relative_path_is_resolved_against_the_cwd_of_the_write(tmp_path: Path
     assert list(c.later_writes(ended, 2**63)) == ["sub/out.csv"]
 
 
-def test_the_audit_hook_logs_writes_renames_and_removals_but_not_reads(tmp_path: Path, monkeypatch) -> None:
+def test_the_wrapped_entry_points_log_writes_renames_and_removals_but_not_reads(tmp_path: Path) -> None:
+    from nbrepro.capture import opens
+
     root = tmp_path.resolve()
     c = collector(root)
-    monkeypatch.setattr(data, "_sink", c)
-    c.begin()
-    p = str(root / "f.txt")
-    data._audit("open", (p, "r", os.O_RDONLY | os.O_CLOEXEC))
-    assert c.writes == [] and len(c.opens) == 1
-    data._audit("open", (p, "w", os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
-    data._audit("os.remove", (str(root / "gone.txt"), -1))
-    data._audit("os.rename", (str(root / "a.tmp"), str(root / "a.txt"), -1, -1))
-    data._audit("os.remove", ("rel.txt", 3))  # relative to a directory descriptor: not resolvable
-    assert [w[1] for w in c.writes] == [p, str(root / "gone.txt"), str(root / "a.tmp"), str(root / "a.txt")]
-    c.end()
-    data._audit("open", (p, "a", os.O_WRONLY | os.O_APPEND))  # between cells too
-    data._audit("open", (p, "r", os.O_RDONLY))
-    assert len(c.writes) == 5 and c.opens == []
+    p = root / "f.txt"
+    p.write_text("x")
+    for name in ("gone.txt", "a.tmp", "rel.txt"):
+        (root / name).write_text("x")
+    opens.install(c)
+    try:
+        c.begin()
+        with open(p) as fh:
+            fh.read()
+        assert c.writes == [] and len(c.opens) == 1
+        with open(p, "w") as fh:
+            fh.write("y")
+        os.remove(root / "gone.txt")
+        os.rename(root / "a.tmp", root / "a.txt")
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            os.remove("rel.txt", dir_fd=fd)  # relative to a directory descriptor: not resolvable
+        finally:
+            os.close(fd)
+        assert [str(w[1]) for w in c.writes] == [str(p), str(root / "gone.txt"), str(root / "a.tmp"), str(root / "a.txt")]
+        c.end()
+        with open(p, "a") as fh:  # between cells too
+            fh.write("z")
+        p.read_text()
+        assert len(c.writes) == 5 and c.opens == []
+    finally:
+        opens.uninstall(c)
+    assert open is io.open and os.remove.__name__ == "remove" and not hasattr(os.remove, "__wrapped__")
