@@ -24,7 +24,6 @@ import os
 import site
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
