@@ -329,7 +329,7 @@ class Recorder:
             "outputs": g.run(
                 "outputs", outputs.part, cell.outputs, cell.error, cell.streams, self._outputs_max_bytes, self._stage_blob
             ),
-            "data": g.run("data", self._data.part, cell.opens, cell.cwd, exclude),
+            "data": g.run("data", self._data.part, cell.opens, cell.cwd, exclude, self._stage_blob),
             "seeds": g.run("seeds", seeds.part, *cell.rng, cell.seeds_set, cell.unseeded, self._seeds.hashseed),
         }
         if extra["seeds"] == self._last_seeds:  # unchanged RNG states: share the part

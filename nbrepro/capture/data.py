@@ -25,12 +25,12 @@ import site
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from . import opens
-from .files import FileHashes
+from .files import FileHashes, folder_tree
 from .imports import ImportWatcher, Patches
 
 # (module, attribute, argument position, argument name, mode, seen_by); attribute "X.__init__"
@@ -239,19 +239,27 @@ class DataCollector:
             self._resolved[key] = rel
         return self._resolved[key]
 
-    def part(self, opens: Iterable[Open], cwd: str, exclude: str | None) -> list[dict[str, Any]]:
-        """The ``data`` list of one record: every file seen or tracked, hashed now."""
+    def part(
+        self, opens: Iterable[Open], cwd: str, exclude: str | None, stage_blob: Callable[[str, dict[str, Any]], str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The ``data`` list of one record: every file seen or tracked, hashed now. A tracked
+        folder is one entry (``path`` ending in ``/``) whose ``hash`` is the id of its tree,
+        a content-addressed blob of every file's path, size and hash, staged with
+        ``stage_blob`` (stored once however many records refer to it)."""
         seen: dict[tuple[str, str], str] = {}
+        folders: list[dict[str, Any]] = []
         for path, mode, flags, seen_by in opens:
             full = self._resolve(path, cwd)
             if full is None or full == exclude or self._skipped(full):
                 continue
-            if seen_by == "track":
+            if seen_by == "track" and os.path.isdir(full) and stage_blob is not None:
+                folders.append(self._folder(full, stage_blob))
+            elif seen_by == "track":
                 for each in _walk(full):
                     seen.setdefault((each, "r"), seen_by)
             else:
                 seen.setdefault((full, _mode(mode, flags)), seen_by)
-        out = []
+        out = folders
         for (full, mode), seen_by in seen.items():
             hashed = self.hashes.get(full)
             if hashed is None:  # gone, a folder, a device: not data
@@ -262,6 +270,14 @@ class DataCollector:
             return _NO_DATA  # shared, so records of one batch encode it once
         out.sort(key=lambda e: (e["path"], e["mode"]))
         return out
+
+    def _folder(self, full: str, stage_blob: Callable[[str, dict[str, Any]], str]) -> dict[str, Any]:
+        tree, size = folder_tree(full, self.hashes, _SKIP_DIRS)
+        tree_id = stage_blob("tree", tree)
+        return {
+            "path": self.record_path(full).rstrip("/") + "/", "hash": tree_id, "size": size, "mode": "r",
+            "seen_by": "track", "files": len(tree["files"]),
+        }
 
     def record_path(self, full: str) -> str:
         """Relative to the project root; ``~/…`` under the home folder; absolute elsewhere."""

@@ -63,3 +63,21 @@ class FileHashes:
         """Hashes computed since the last call, for the store's cache."""
         out, self._new = self._new, []
         return out
+
+
+def folder_tree(folder: str, hashes: FileHashes, skip_dirs: frozenset[str] | set[str] = frozenset()) -> tuple[dict[str, list[list[object]]], int]:
+    """A tracked folder's content as one content-addressed part: ``{"files": [[path, size,
+    hash], ...]}`` (paths relative to ``folder``, sorted) and the total size. Each file goes
+    through the stat cache, so an unchanged folder costs one ``stat`` per file."""
+    files: list[list[object]] = []
+    total = 0
+    for here, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in skip_dirs)
+        for name in sorted(names):
+            full = os.path.join(here, name)
+            hashed = hashes.get(full)
+            if hashed is None:
+                continue
+            files.append([os.path.relpath(full, folder).replace(os.sep, "/"), hashed[1], hashed[0]])
+            total += hashed[1]
+    return {"files": files}, total

@@ -105,7 +105,8 @@ class Store(ABC):
         return [r for r in self.records() if r["run_id"].startswith(run_id_prefix)][:2]
 
     def expand(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The record with its content-addressed parts (env, hardware) filled in."""
+        """The record with its content-addressed parts (env, hardware, tracked folders' trees)
+        filled in."""
         out = dict(record)
         for part in ("env", "hardware"):
             value = record.get(part)
@@ -113,6 +114,9 @@ class Store(ABC):
                 blob = self.get_blob(value["id"])
                 if blob is not None:
                     out[part] = {**blob, **value}
+        data = record.get("data")
+        if isinstance(data, list) and any(_is_tree(e) for e in data):
+            out["data"] = [{**e, "tree": (self.get_blob(e["hash"]) or {}).get("files")} if _is_tree(e) else e for e in data]
         return out
 
     def check(self) -> list[str]:
@@ -132,8 +136,16 @@ class Store(ABC):
         return problems
 
 
+def _is_tree(entry: Any) -> bool:
+    """A tracked folder's entry in ``data``: its hash is the id of its tree blob."""
+    return isinstance(entry, dict) and entry.get("seen_by") == "track" and str(entry.get("path", "")).endswith("/")
+
+
 def _blob_refs(record: dict[str, Any]) -> list[tuple[str, str]]:
     refs = [(part, (record.get(part) or {}).get("id")) for part in ("env", "hardware")]
+    data = record.get("data")
+    if isinstance(data, list):
+        refs.extend(("tree", e["hash"]) for e in data if _is_tree(e))
     outputs = record.get("outputs")
     if isinstance(outputs, dict):
         refs.extend(("output", item.get("blob")) for item in outputs.get("items", ()))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from blake3 import blake3
 from conftest import assert_valid, make_wheel, read_records, run_shell
+
+from nbrepro.store import SQLiteStore
 
 pytestmark = pytest.mark.functional
 
@@ -84,13 +87,34 @@ def test_tracked_files_are_rehashed_for_every_record(repo: Path) -> None:
     assert results[5]["success"] is False and "does not exist" in results[5]["stderr"]
     assert "Traceback" not in results[5]["stderr"]
     records = read_records(repo / ".nbrepro")
-    first, second, third = (entries(r) for r in records[1:4])
-    assert set(first) == {("data/a.bin", "r"), ("data/raw/b.bin", "r")}
-    assert first[("data/a.bin", "r")]["seen_by"] == "track"
-    assert set(second) == set(first) | {("single.txt", "r")}
-    assert third[("data/raw/b.bin", "r")]["hash"] == b3(data / "raw" / "b.bin")
-    assert third[("data/raw/b.bin", "r")]["hash"] != second[("data/raw/b.bin", "r")]["hash"]
-    assert third[("data/a.bin", "r")] == second[("data/a.bin", "r")]
+    store = SQLiteStore(repo / ".nbrepro", create=False)
+    try:  # a tracked folder is one entry; its tree (path, size, hash per file) is a blob
+        first, second, third = ({e["path"]: e for e in store.expand(r)["data"]} for r in records[1:4])
+        assert store.check() == []
+    finally:
+        store.close()
+    assert set(first) == {"data/"}
+    folder = first["data/"]
+    assert (folder["seen_by"], folder["mode"], folder["files"], folder["size"]) == ("track", "r", 2, 110)
+    assert folder["tree"] == [["a.bin", 100, b3(data / "a.bin")], ["raw/b.bin", 10, folder["tree"][1][2]]]
+    assert set(second) == {"data/", "single.txt"} and second["single.txt"]["seen_by"] == "track"
+    assert second["data/"]["hash"] == folder["hash"]  # unchanged: the same tree, stored once
+    changed = dict((f[0], f[2]) for f in third["data/"]["tree"])
+    assert third["data/"]["hash"] != folder["hash"] and changed["raw/b.bin"] == b3(data / "raw" / "b.bin")
+    assert changed["a.bin"] == b3(data / "a.bin")
+
+
+def test_a_record_stays_small_however_many_files_are_tracked(repo: Path) -> None:
+    for name, count in (("few", 20), ("many", 2000)):
+        for i in range(count):
+            (repo / name / f"{i // 100}").mkdir(parents=True, exist_ok=True)
+            (repo / name / f"{i // 100}" / f"f{i}.txt").write_text(str(i))
+    run_shell(repo, [{"cell": "%load_ext nbrepro"}, {"cell": "%nbrepro track few"}, {"cell": "x = 1"}])
+    run_shell(repo, [{"cell": "%load_ext nbrepro"}, {"cell": "%nbrepro track many"}, {"cell": "x = 1"}])
+    few, many = (r for r in read_records(repo / ".nbrepro") if r["cell"]["source"] == "x = 1")
+    assert [e["files"] for e in few["data"]] == [20] and [e["files"] for e in many["data"]] == [2000]
+    size = {name: len(json.dumps(r["data"])) for name, r in (("few", few), ("many", many))}
+    assert abs(size["many"] - size["few"]) <= 8, size  # the size and count digits differ, nothing else
 
 
 def test_seeds_set_fingerprints_and_unseeded_randomness(repo: Path, record_validator) -> None:
