@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import resource
 import sys
 import threading
@@ -88,6 +89,9 @@ class Recorder:
         self.root = root
         self.store_dir = store_dir
         self.session_id = uuid.uuid4().hex
+        # Run ids from a private generator seeded by the OS once: uuid4 per record costs an
+        # os.urandom call each, and the user's global RNG must never be touched.
+        self._run_ids = random.Random(os.urandom(32))
         self.guard = Guard()
         self.paused = False
         self.notebook_override: str | None = None
@@ -338,7 +342,7 @@ class Recorder:
         if is_parameters_cell(cell.source, tags):
             extra["params"] = assignments(cell.source)
         run = CellRun(
-            run_id=uuid.uuid4().hex,
+            run_id=uuid.UUID(int=self._run_ids.getrandbits(128), version=4).hex,
             session_id=self.session_id,
             notebook=dict(notebook),
             cell=part,
