@@ -27,7 +27,7 @@ from ._errors import StoreError
 from .capture import Guard, describe, outputs, seeds
 from .capture.code import NotebookIndex, cell_part, notebook_hint, notebook_part, portable_cell_id
 from .capture.data import DataCollector, Open
-from .capture.env import EnvCollector
+from .capture.env import EnvCollector, SiteKey, site_key
 from .capture.files import FileHashes
 from .capture.git import DEFAULT_SNAPSHOT_MAX_BYTES, GitCollector
 from .capture.hardware import HardwareCollector
@@ -63,6 +63,7 @@ class CellEnd:
     rss_peak_bytes: int
     error: tuple[str, str] | None
     modules: list[str] | None  # None: unchanged since the previous cell
+    site_key: SiteKey | None  # site-packages state when the cell imported something, else None
     notebook: tuple[str | None, str | None]
     cwd: str
     opens: list[Open]
@@ -197,6 +198,7 @@ class Recorder:
                 rss_peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RSS_UNIT,
                 error=_describe_error(error) if error is not None else None,
                 modules=modules,
+                site_key=site_key() if modules is not None else None,
                 notebook=notebook_hint(self.notebook_override, self._namespace, self._environ),
                 cwd=os.getcwd(),
                 opens=opens,
@@ -296,7 +298,7 @@ class Recorder:
             self.guard.run("env", self._env.begin_batch)
             self._notebooks.clear()
             for n, cell in enumerate(cells, 1):
-                env = self.guard.run("env", self._env.capture, cell.modules)
+                env = self.guard.run("env", self._env.capture, cell.modules, cell.site_key)
                 # The tree as this cell saw it: files the kernel wrote after it ended, before
                 # the reading finished, are rewound (see GitCollector.at_cell_end).
                 later = self._data.later_writes(cell.opens, until)

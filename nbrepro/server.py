@@ -41,12 +41,11 @@ def pre_save_hook(model: MutableMapping[str, Any], path: str, contents_manager: 
     if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
         return
     try:
-        import nbformat
-
+        from .notebook.read import from_json
         from .notebook.stamp import apply_stamp
 
         os_path = os.path.join(os.path.expanduser(contents_manager.root_dir), path.strip("/"))
-        nb = nbformat.from_dict(model["content"])  # a copy: the model is untouched until it is done
+        nb = from_json(model["content"])  # a copy: the model is untouched until it is done
         if apply_stamp(nb, os_path):
             model["content"] = nb
     except Exception as exc:  # noqa: BLE001 - a save must never fail because of nbrepro

@@ -27,14 +27,21 @@ _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """A distribution name as a comparison key (PEP 503: ``Foo_Bar`` -> ``foo-bar``)."""
+    # Imported here: packaging.utils loads packaging.tags (~10 ms), and the extension's load
+    # path never calls this; the worker thread does.
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
 
 
 class EnvCollector:
     def __init__(self, root: Path, put_blob: Callable[[str, dict[str, Any]], str]) -> None:
         self.root = root
         self._put_blob = put_blob
-        self._site_key: tuple[tuple[str, int], ...] | None = None
+        self._site_key: SiteKey | None = None
+        # The installed set before the last rescan: (its site key, installed, env blob id).
+        self._previous: tuple[SiteKey | None, dict[str, str], str] = (None, {}, "")
         self._installed: dict[str, str] = {}
         self._by_module: dict[str, list[str]] = {}
         self._infrastructure: set[str] = set()
@@ -56,11 +63,24 @@ class EnvCollector:
         self._rescanned = self._rescan_if_changed()
         self._variables = allowed_env(os.environ)
 
-    def capture(self, modules: Iterable[str] | None) -> Part:
+    def capture(self, modules: Iterable[str] | None, site_key: SiteKey | None = None) -> Part:
         """The env part after a cell; ``modules`` is sys.modules' names, or None if unchanged.
+        ``site_key`` is the site-packages state at the cell's end (``site_key()``, taken by
+        the hot path when the cell imported something): when the installed set has been
+        rescanned since, the cell's imports are mapped against the set it saw.
 
         The same dict is returned while nothing changed: parts are shared, never mutated.
         """
+        if site_key is not None and site_key != self._site_key and site_key == self._previous[0]:
+            # The cell ended before a later cell changed the installed set: its own view.
+            self._modules = tuple(sorted({m.partition(".")[0] for m in modules or ()})) or self._modules
+            imported, local = self._map_modules(self._modules, self._previous[1])
+            drift = [
+                {"name": n, "imported": v, "installed": self._previous[1].get(n)}
+                for n, v in sorted(self._first_seen.items()) if self._previous[1].get(n) != v
+            ]
+            return {"id": self._previous[2], "python": platform.python_version(), "imported": imported,
+                    "local_modules": local, "drift": drift, "kernel": self._kernel}
         rescanned, self._rescanned = self._rescanned, False
         changed = rescanned
         if modules is not None:
@@ -69,7 +89,7 @@ class EnvCollector:
                 self._modules = tops
                 changed = True
         if changed:
-            self._imported, self._local = self._map_modules(self._modules)
+            self._imported, self._local = self._map_modules(self._modules, self._installed)
         env_id = self._env_id()
         changes, self._changes = self._changes, []
         if changed or self._part is None or self._part["id"] != env_id or "changed" in self._part:
@@ -92,9 +112,11 @@ class EnvCollector:
 
     # -- installed set -------------------------------------------------------------------
     def _rescan_if_changed(self) -> bool:
-        key = tuple(_site_mtimes())
+        key = site_key()
         if key == self._site_key:
             return False
+        if self._site_key is not None:
+            self._previous = (self._site_key, self._installed, self._blob_id or "")
         self._site_key = key
         installed: dict[str, str] = {}
         for dist in md.distributions():
@@ -115,7 +137,7 @@ class EnvCollector:
         self._kernel = {k: v for k, v in installed.items() if normalize(k) in {"ipython", "ipykernel"}}
         return True
 
-    def _map_modules(self, tops: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    def _map_modules(self, tops: Iterable[str], installed: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         imported: dict[str, str] = {}
         local: dict[str, str] = {}
         stdlib = sys.stdlib_module_names | set(sys.builtin_module_names)
@@ -129,10 +151,12 @@ class EnvCollector:
                     local[top] = relative_path(path, self.root)
                 continue
             for dist in dists:
-                if normalize(dist) in self._infrastructure or dist not in self._installed:
+                if normalize(dist) in self._infrastructure or dist not in installed:
                     continue
                 # The version loaded is the one seen at first import, whatever is installed now.
-                imported[dist] = self._first_seen.setdefault(dist, self._installed[dist])
+                if dist not in self._first_seen:
+                    self._first_seen[dist] = _loaded_version(top, dists, installed[dist])
+                imported[dist] = self._first_seen[dist]
         return dict(sorted(imported.items())), dict(sorted(local.items()))
 
     def _env_id(self) -> str:
@@ -152,14 +176,38 @@ class EnvCollector:
         return self._blob_id
 
 
-def _site_mtimes() -> Iterable[tuple[str, int]]:
+def _loaded_version(top: str, dists: list[str], installed: str) -> str:
+    """The version of the code in memory. The worker maps a cell's imports after the cell, and
+    by then a later cell may have installed another version (``%pip install -U``): a module's
+    own ``__version__`` says what was imported, where the module has one and belongs to one
+    distribution."""
+    # Only a plain attribute: a module-level __getattr__ (a deprecated __version__) may warn
+    # or run code, and this runs in the worker thread.
+    loaded = getattr(sys.modules.get(top), "__dict__", {}).get("__version__")
+    if len(dists) != 1 or not isinstance(loaded, str) or not loaded or loaded == installed:
+        return installed
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return installed if Version(loaded) == Version(installed) else loaded
+    except InvalidVersion:
+        return installed
+
+
+SiteKey = tuple[tuple[str, int], ...]
+
+
+def site_key() -> SiteKey:
+    """The mtime of every site-packages folder on sys.path: an install changes one."""
+    out = []
     for entry in sys.path:
         if "-packages" not in entry:
             continue
         try:
-            yield entry, os.stat(entry).st_mtime_ns
+            out.append((entry, os.stat(entry).st_mtime_ns))
         except OSError:
             continue
+    return tuple(out)
 
 
 def _closure(roots: Iterable[str]) -> set[str]:

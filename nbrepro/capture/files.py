@@ -1,4 +1,4 @@
-"""File hashes: BLAKE3 over a memory map on all cores, behind a (device, inode, size, mtime) cache.
+"""File hashes: BLAKE3 on all cores over chunked reads, behind a (device, inode, size, mtime) cache.
 
 An unchanged file costs one ``stat`` and a dict lookup; the cache persists in the store, so a
 new session does not hash a large dataset again. A file whose mtime is under a second old is
@@ -7,6 +7,7 @@ hashed but not cached: a write in the same clock tick could otherwise hide behin
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import time
@@ -20,10 +21,19 @@ FileKey = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
 _RACY_S = 1.0
 
 
+# Read in chunks that stay in cache while all cores hash them. Never through mmap: a file
+# truncated by another cell or process while it is mapped kills the kernel with SIGBUS.
+_CHUNK = 1 << 20
+
+
 def hash_file(path: str) -> str:
-    """The ``blake3:`` hash of a file's content, read through mmap with all cores."""
+    """The ``blake3:`` hash of a file's content, read in chunks and hashed with all cores."""
     hasher = blake3(max_threads=blake3.AUTO)
-    hasher.update_mmap(path)
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with io.FileIO(path, "r") as fh:  # FileIO: not through the wrapped open, and unbuffered
+        while n := fh.readinto(buffer):
+            hasher.update(view[:n])
     return PREFIX + hasher.hexdigest()
 
 
@@ -54,6 +64,8 @@ class FileHashes:
         if digest is None:
             digest = hash_file(path)
             self.hashed_bytes += st.st_size
+            if _key(path) != key:  # changed while it was read: the hash is of neither version
+                return None
             if time.time() - st.st_mtime_ns / 1e9 >= _RACY_S:
                 self._memory[key] = digest
                 self._new.append((key, digest))
@@ -63,6 +75,14 @@ class FileHashes:
         """Hashes computed since the last call, for the store's cache."""
         out, self._new = self._new, []
         return out
+
+
+def _key(path: str) -> FileKey | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def folder_tree(folder: str, hashes: FileHashes, skip_dirs: frozenset[str] | set[str] = frozenset()) -> tuple[dict[str, list[list[object]]], int]:

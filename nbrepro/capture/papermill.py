@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 
+from ..notebook.params import papermill_value
+
 # papermill's options that take values, and how many (papermill 2.x ``papermill --help``);
 # every other option is a flag. tests/unit/test_papermill_hint.py checks this against the
 # installed papermill's own command.
@@ -136,24 +138,11 @@ def _parameters(options: Mapping[str, list[list[str]]]) -> dict[str, object]:
     params: dict[str, object] = {}
     for pair in options.get("--parameters", []):
         if len(pair) == 2:
-            params[pair[0]] = _resolve_type(pair[1])
+            params[pair[0]] = papermill_value(pair[1])
     for pair in options.get("--parameters_raw", []):
         if len(pair) == 2:
             params[pair[0]] = pair[1]
     return params
-
-
-def _resolve_type(value: str) -> object:
-    # papermill.cli._resolve_type
-    constants: dict[str, object] = {"True": True, "False": False, "None": None}
-    if value in constants:
-        return constants[value]
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 def _local(path: str, params: Mapping[str, object]) -> Path | None:

@@ -38,9 +38,8 @@ def examples_dir() -> Path:
 @click.option("--timeout", default=600, show_default=True, help="Seconds allowed per cell.")
 def demo(target: str | None, timeout: int) -> None:
     """Record the bundled example notebooks in a scratch git repository and show their runs."""
-    import nbformat
-
     from ..notebook import kernel  # nbclient and friends load only for commands that run notebooks
+    from ..notebook.read import read_file, write_file
 
     source = examples_dir()
     if target is not None and Path(target).exists():
@@ -55,10 +54,10 @@ def demo(target: str | None, timeout: int) -> None:
     out.print(f"recording {len(notebooks)} notebook(s) in {work}")
     env = {"NBREPRO_DIR": str(work / ".nbrepro")}
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
+        nb = read_file(path)
         with out.status(f"running {path.name} in a fresh kernel"):
             kernel.execute(nb, work, env={**env, "JPY_SESSION_NAME": str(path)}, timeout=timeout)
-        nbformat.write(nb, path)
+        write_file(nb, path)
         out.print(f"  recorded {path.name}")
     out.print()
     from ..verify.report import terminal
@@ -76,9 +75,9 @@ def demo(target: str | None, timeout: int) -> None:
     if quick.is_file():
         from ..export.package import export, run_tests
 
-        target = work / "export" / "quickstart"
-        out.print(f"\n[bold]nbrepro export quickstart.ipynb -o {target.relative_to(work)} --no-lock[/]: a package with a CLI and tests")
-        done = export(quick, target, make_lock=False)
+        package = work / "export" / "quickstart"
+        out.print(f"\n[bold]nbrepro export quickstart.ipynb -o {package.relative_to(work)} --no-lock[/]: a package with a CLI and tests")
+        done = export(quick, package, make_lock=False)
         for rel in done.files:
             out.print(f"  made {rel}")
         passed, _ = run_tests(done.folder, isolated=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -62,7 +63,7 @@ def log(notebook: str | None, as_json: bool, check: bool) -> None:
     _table(records)
 
 
-def _table(records: list[dict]) -> None:
+def _table(records: list[dict[str, Any]]) -> None:
     out = console()
     if not records:
         out.print("no runs recorded yet")

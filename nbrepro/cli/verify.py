@@ -32,8 +32,8 @@ def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, ke
 
     Exit codes: 0 every cell reproduced, 1 differences (or the rerun failed), 2 bad input.
     """
+    from ..notebook.params import parse_param
     from ..verify.report import html_page, terminal
-    from ..verify.runner import parse_param
     from ..verify.runner import verify as run_verify
 
     params = dict(parse_param(name, value) for name, value in parameters)
@@ -46,14 +46,14 @@ def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, ke
 
         with Progress(console=out, transient=True) as progress:
             task = progress.add_task(f"rerunning {notebook}", total=None)
-            report, extras = run_verify(
+            report, rerun = run_verify(
                 notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session,
                 on_cell=lambda done, total: progress.update(task, completed=done, total=total),
             )
     else:
-        report, extras = run_verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session)
+        report, rerun = run_verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session)
     if html_file is not None:
-        write_atomic(Path(html_file), html_page(report, extras))
+        write_atomic(Path(html_file), html_page(report, rerun))
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

@@ -70,6 +70,8 @@ def localize(source: str, local: set[str], package: str) -> str:
     prefix = f"{package}.{SUBPACKAGE}"
     edits: list[tuple[int, int, int, int, str]] = []
     for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
         replacement = _rewrite(node, local, prefix)
         if replacement is not None:
             assert node.end_lineno is not None and node.end_col_offset is not None
@@ -86,12 +88,12 @@ def localize(source: str, local: set[str], package: str) -> str:
     return "".join(lines)
 
 
-def _rewrite(node: ast.AST, local: set[str], prefix: str) -> str | None:
+def _rewrite(node: ast.Import | ast.ImportFrom, local: set[str], prefix: str) -> str | None:
     if isinstance(node, ast.ImportFrom):
         if node.level or not node.module or node.module.partition(".")[0] not in local:
             return None
         return ast.unparse(ast.ImportFrom(f"{prefix}.{node.module}", node.names, 0))
-    if not isinstance(node, ast.Import) or not any(a.name.partition(".")[0] in local for a in node.names):
+    if not any(a.name.partition(".")[0] in local for a in node.names):
         return None
     parts: list[str] = []
     for alias in node.names:

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from .._errors import ExportError
-from ..capture.env import normalize
 from ..notebook.facts import SessionFacts
 
 _LOCAL_SPEC = re.compile(r"^(?:\.|/|~|file:)|[/\\]|://")
@@ -47,7 +48,7 @@ def requirements(
         imported.update(facts.cells[index].imported)
     missing: list[str] = []
     if facts.source != "outputs":  # a record: what the session imported is what it needed
-        pins = {normalize(name): f"{name}=={version}" for name, version in sorted(imported.items())}
+        pins: dict[str, str] = {canonicalize_name(name): f"{name}=={version}" for name, version in sorted(imported.items())}
         origin = "the recorded session's imports"
     else:
         pins, missing = _static_pins(static_imports, pip_specs)
@@ -57,15 +58,15 @@ def requirements(
             missing.append(f"requirement {spec!r} is a local path or URL; install it yourself")
             continue
         match = _NAME.match(spec)
-        if match and normalize(match.group(1)) not in pins:
-            pins[normalize(match.group(1))] = spec
+        if match and canonicalize_name(match.group(1)) not in pins:
+            pins[canonicalize_name(match.group(1))] = spec
     return Requirements(list(pins.values()), origin, missing)
 
 
 def _static_pins(modules: Iterable[str], pip_specs: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     by_module = md.packages_distributions()
     stdlib = sys.stdlib_module_names | set(sys.builtin_module_names)
-    wanted = {normalize(m.group(1)) for m in map(_NAME.match, pip_specs) if m}
+    wanted = {canonicalize_name(m.group(1)) for m in map(_NAME.match, pip_specs) if m}
     pins: dict[str, str] = {}
     missing: list[str] = []
     for module in modules:
@@ -73,11 +74,11 @@ def _static_pins(modules: Iterable[str], pip_specs: Iterable[str]) -> tuple[dict
             continue
         dists = by_module.get(module)
         if not dists:
-            if normalize(module) not in wanted:
+            if canonicalize_name(module) not in wanted:
                 missing.append(f"module {module!r} belongs to no installed distribution (a local module?)")
             continue
         for dist in dict.fromkeys(dists):
-            pins[normalize(dist)] = f"{dist}=={md.version(dist)}"
+            pins[canonicalize_name(dist)] = f"{dist}=={md.version(dist)}"
     return pins, missing
 
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat
-from IPython.core.inputtransformer2 import TransformerManager
 
+from ..notebook.params import cell_tags, literal, parameters_role, simple_assignment
 from ..notebook.syntax import (
     DROPPED_MAGICS,
     ENV_ASSIGN,
@@ -40,6 +40,7 @@ from ..notebook.syntax import (
     pip_args,
     pip_requirements,
     shell_call,
+    to_python,
 )
 from .names import bound_names, eager_names, identifiers, imported_modules, scope_nodes
 
@@ -142,12 +143,12 @@ def transform(
             if heading is not None:
                 sections.append(_Section(heading))
         elif cell.cell_type == "code":
-            tags = cell.metadata.get("tags", [])
+            role = parameters_role(cell_tags(cell))
             rewritten = _rewrite_cell(i, trees[i], expect_errors.get(i), ctx)
-            if "injected-parameters" in tags and "parameters" not in tags:
+            if role == "injected":
                 injected = rewritten  # papermill's: its values become the defaults
                 continue
-            if params_cell is None and "parameters" in tags:
+            if params_cell is None and role == "parameters":
                 params_cell = i
             sections[-1].cells.append(rewritten)
     sections = [s for s in sections if s.cells]
@@ -237,7 +238,7 @@ def _parse_cell(index: int, source: str, ctx: _Context) -> _Parsed:
     """The cell as Python; a cell that is not valid Python even after IPython's
     transformations becomes a comment, reported, since the notebook never ran it either."""
     try:
-        python = TransformerManager().transform_cell(source)
+        python = to_python(source)
         module = ast.parse(python)
     except SyntaxError as exc:
         return _unexported(index, source, f"is not valid Python ({exc.msg})", ctx)
@@ -339,7 +340,7 @@ class _CellRewriter(ast.NodeTransformer):
                 setup = TIMEIT_FLAGS.sub("", args[1] + " ").strip() if name == "timeit" else ""
                 code = f"{setup}\n{args[2]}" if setup else args[2]
             try:
-                body = ast.parse(TransformerManager().transform_cell(code)).body
+                body = ast.parse(to_python(code)).body
             except SyntaxError:
                 return self._kept(text, args)
             first = text.splitlines()[0]
@@ -517,14 +518,16 @@ def _take_parameters(cell: _Cell) -> list[Parameter]:
     found: dict[str, Parameter] = {}
     body: list[ast.stmt] = []
     for stmt in cell.body:
-        target, value, annotation = _simple_assignment(stmt)
-        if target is None or value is None:
+        assigned = simple_assignment(stmt)
+        if assigned is None:
             body.append(stmt)
             continue
+        target, value, annotated = assigned
+        annotation = None if annotated is None else ast.unparse(annotated)
         source = ast.unparse(value)
         try:
-            default = ast.literal_eval(value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            default = literal(value)
+        except ValueError:
             found[target] = Parameter(target, annotation or "object", None, source)
             body.append(ast.parse(f"if {target} is _runtime.NOTEBOOK_DEFAULT:\n    {target} = {source}").body[0])
             continue
@@ -556,14 +559,6 @@ def _inject(parameters: list[Parameter], cell: _Cell, ctx: _Context) -> list[Par
     return list(merged.values())
 
 
-def _simple_assignment(stmt: ast.stmt) -> tuple[str | None, ast.expr | None, str | None]:
-    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-        return stmt.targets[0].id, stmt.value, None
-    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-        return stmt.target.id, stmt.value, ast.unparse(stmt.annotation)
-    return None, None, None
-
-
 def _literal_type(value: object) -> str:
     return next((t.__name__ for t in _LITERAL_TYPES if isinstance(value, t)), "object")
 
@@ -572,8 +567,8 @@ def _default_source(parameter: Parameter) -> str:
     """The default as ``run()`` and ``PARAMETERS`` write it: a literal, or the marker
     that lets the parameters cell compute it."""
     try:
-        ast.literal_eval(parameter.source)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        literal(parameter.source)
+    except ValueError:
         return "_runtime.NOTEBOOK_DEFAULT"
     return parameter.source
 

@@ -8,9 +8,14 @@ record, and fails with the diff and the causes when it differs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
+
+    from ..verify.verdict import Cause, VerifyReport
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -27,13 +32,13 @@ def pytest_collect_file(file_path: Path, parent: Any) -> Any:
 
 
 class CellDiffers(Exception):
-    def __init__(self, entry: dict[str, Any]) -> None:
-        super().__init__(entry["status"])
-        self.entry = entry
+    def __init__(self, status: str, causes: list[Cause], diff: str) -> None:
+        super().__init__(status)
+        self.status, self.causes, self.diff = status, causes, diff
 
 
 class NotebookFile(pytest.File):
-    _report: dict[str, Any] | None = None
+    _report: VerifyReport | None = None
 
     def collect(self) -> Any:
         from ..notebook.read import read_notebook
@@ -43,7 +48,7 @@ class NotebookFile(pytest.File):
             if cell.cell_type == "code" and cell.source.strip():
                 yield CellItem.from_parent(self, name=f"cell[{index}]", index=index)
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> VerifyReport:
         if self._report is None:
             from ..verify.runner import verify
 
@@ -57,23 +62,24 @@ class CellItem(pytest.Item):
         self.index = index
 
     def runtest(self) -> None:
+        assert isinstance(self.parent, NotebookFile)
         report = self.parent.report()
         entry = next((c for c in report["cells"] if c["index"] == self.index), None)
         if entry is None or entry["status"] in ("skipped", "new"):
             reason = "tagged nbrepro:skip-compare" if entry and entry["status"] == "skipped" else "no recorded run of this cell"
             pytest.skip(reason)
         if entry["status"] != "reproduced":
-            raise CellDiffers(entry)
+            raise CellDiffers(entry["status"], entry["causes"], entry["diff"])
         if report.get("failure"):
-            raise CellDiffers({**entry, "status": "failed", "diff": report["failure"]})
+            raise CellDiffers("failed", entry["causes"], report["failure"])
 
-    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+    def repr_failure(self, excinfo: Any, style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, CellDiffers):
-            entry = excinfo.value.entry
-            lines = [f"cell {self.index} {entry['status']} when rerun"]
-            lines += [f"  cause {c['kind']}: {c['detail']}" for c in entry["causes"]]
-            if entry.get("diff"):
-                lines += ["", entry["diff"]]
+            differs = excinfo.value
+            lines = [f"cell {self.index} {differs.status} when rerun"]
+            lines += [f"  cause {c['kind']}: {c['detail']}" for c in differs.causes]
+            if differs.diff:
+                lines += ["", differs.diff]
             return "\n".join(lines)
         return super().repr_failure(excinfo)
 

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic import Magics, magics_class
 
 from .status import StatusReport
 
 if TYPE_CHECKING:
+    from argparse import Namespace
+
     from ..recorder import Recorder
+
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    class _Decorator(Protocol):
+        def __call__(self, func: _F, /) -> _F: ...
+
+    # IPython.core.magic_arguments carries no annotations, and line_magic's say it may return
+    # a decorator (it does when given a name); as used here, these are their signatures.
+    def magic_arguments() -> _Decorator: ...
+    def argument(*args: Any, **kwargs: Any) -> _Decorator: ...
+    def parse_argstring(magic_func: Callable[..., Any], argstring: str) -> Namespace: ...
+    def line_magic(func: _F, /) -> _F: ...
+else:
+    from IPython.core.magic import line_magic
+    from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 _COMMANDS = {
     "status": "what is being recorded, and any capture problem",
@@ -48,7 +65,7 @@ class NbreproMagics(Magics):
         from IPython.display import display
 
         self.recorder.flush(timeout=5.0)
-        display(StatusReport.of(self.recorder))
+        display(StatusReport.of(self.recorder))  # type: ignore[no-untyped-call]
 
     def _cmd_off(self, _value: None) -> None:
         self.recorder.paused = True

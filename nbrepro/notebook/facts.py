@@ -7,7 +7,7 @@ Records are placed in the notebook as it is now by the one cell matcher,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +19,8 @@ from ..record.match import CellMatcher
 from .params import assignments, is_parameters_cell
 
 STAMP_SCHEMA = "nbrepro.stamp/1"
+
+GetBlob = Callable[[str], dict[str, Any] | None]  # Store.get_blob
 
 
 @dataclass
@@ -106,7 +108,7 @@ def saved_outputs_only(nb: nbformat.NotebookNode) -> SessionFacts:
 
 
 def from_records(
-    records: list[dict[str, Any]], nb: nbformat.NotebookNode, get_blob: Any, source: str = "store",
+    records: list[dict[str, Any]], nb: nbformat.NotebookNode, get_blob: GetBlob, source: str = "store",
     positions: list[int | None] | None = None, with_outputs: bool = True,
 ) -> SessionFacts:
     """Facts of one session's records (oldest first), matched to the cells of ``nb``.
@@ -120,7 +122,7 @@ def from_records(
         source=source,
         session_id=first.get("session_id"),
         hardware=_hardware(first.get("hardware"), get_blob),
-        pythonhashseed=(first.get("seeds") or {}).get("pythonhashseed") if isinstance(first.get("seeds"), dict) else None,
+        pythonhashseed=_part(first, "seeds").get("pythonhashseed"),
     )
     matcher = CellMatcher(nb.cells)
     loaded: dict[str, str] = {}  # distributions loaded by the session so far
@@ -137,13 +139,10 @@ def from_records(
             # the source that ran.
             rec = {**rec, "params": assignments(cell.get("source") or "")}
         facts.order.append(index)
-        git = rec.get("git") if isinstance(rec.get("git"), dict) else {}
-        env = rec.get("env") if isinstance(rec.get("env"), dict) else {}
+        git, env, seeds, out = (_part(rec, key) for key in ("git", "env", "seeds", "outputs"))
         imported = dict(env.get("imported") or {})
         here = {name: v for name, v in imported.items() if loaded.get(name) != v}
         loaded.update(imported)
-        seeds = rec.get("seeds") if isinstance(rec.get("seeds"), dict) else {}
-        out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
         if not facts.git and git.get("commit") is not None:
             facts.git = {k: git.get(k) for k in ("commit", "branch", "dirty", "snapshot")}
         facts.params.update(rec.get("params") or {})
@@ -167,7 +166,13 @@ def from_records(
     return facts
 
 
-def _stored_outputs(part: Mapping[str, Any], get_blob: Any) -> list[dict[str, Any]] | None:
+def _part(record: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A record's part, or {} when it is missing or not an object (an older record)."""
+    part = record.get(key)
+    return part if isinstance(part, dict) else {}
+
+
+def _stored_outputs(part: Mapping[str, Any], get_blob: GetBlob) -> list[dict[str, Any]] | None:
     items = part.get("items")
     if not isinstance(items, list) or part.get("truncated") or part.get("streams") is False:
         return None
@@ -180,7 +185,7 @@ def _stored_outputs(part: Mapping[str, Any], get_blob: Any) -> list[dict[str, An
     return canon.canonical(canon.rebuild(contents))
 
 
-def _hardware(part: Any, get_blob: Any) -> dict[str, Any]:
+def _hardware(part: Any, get_blob: GetBlob) -> dict[str, Any]:
     if not isinstance(part, dict) or "id" not in part:
         return {}
     blob = get_blob(part["id"]) or {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from .read import read_notebook, write_atomic
+from .read import notebook_text, read_notebook, write_atomic
 from .recorded import stored_session
 
 
@@ -57,5 +57,5 @@ def stamp_notebook(path: str | Path, session: str | None = None) -> Stamped:
     nb = read_notebook(path)
     stamped = apply_stamp(nb, path, session)
     if stamped:
-        write_atomic(path, nbformat.writes(nb))
+        write_atomic(path, notebook_text(nb))
     return stamped

@@ -1,6 +1,7 @@
-"""IPython syntax in exported code: recognizing magics and shell escapes as IPython's own
-``TransformerManager`` writes them (``get_ipython().run_line_magic(...)``), and building the
-plain-Python statements they become. Used by ``transform``; no notebook state here.
+"""IPython syntax: a cell's source as the Python IPython runs (its own ``TransformerManager``),
+recognizing magics and shell escapes as it writes them (``get_ipython().run_line_magic(...)``),
+and building the plain-Python statements they become. Used by export's ``transform`` and
+verify's ``flow``; no notebook state here.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+
+from IPython.core.inputtransformer2 import TransformerManager
 
 DROPPED_MAGICS = frozenset(
     {"matplotlib", "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport", "config", "nbrepro"}
@@ -43,6 +46,16 @@ SCRIPT_MAGICS = {"bash": "bash", "sh": "sh"}
 WRITEFILE = re.compile(r"^\s*(?P<append>-a\s+|--append\s+)?(?P<path>[^\s'\"]+)\s*$")
 
 
+# Stateless between cells, so one serves every call.
+_TRANSFORMER = TransformerManager()  # type: ignore[no-untyped-call]
+
+
+def to_python(source: str) -> str:
+    """A cell's source with IPython's syntax (magics, ``!cmd``, ``x?``) turned into the
+    Python IPython runs; a ``SyntaxError`` where IPython would raise one."""
+    return _TRANSFORMER.transform_cell(source)
+
+
 def magic_call(node: ast.AST) -> tuple[str, list[str]] | None:
     """``("run_line_magic", [name, arg])`` etc. for a ``get_ipython().<method>(...)`` call."""
     if (
@@ -52,9 +65,9 @@ def magic_call(node: ast.AST) -> tuple[str, list[str]] | None:
         and isinstance(node.func.value.func, ast.Name)
         and node.func.value.func.id == "get_ipython"
         and node.func.attr in ("run_line_magic", "run_cell_magic", "system", "getoutput")
-        and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)
     ):
-        return node.func.attr, [a.value for a in node.args]
+        args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        return (node.func.attr, args) if len(args) == len(node.args) else None
     return None
 
 

@@ -70,4 +70,5 @@ def is_unavailable(part: Any) -> bool:
 def load_schema() -> dict[str, Any]:
     """The JSON Schema of a record, as shipped in ``nbrepro/schema/run.v1.json``."""
     text = resources.files("nbrepro").joinpath("schema/run.v1.json").read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema

@@ -39,8 +39,10 @@ from typing import Any
 
 SKIP_TAG = "nbrepro:skip-compare"  # a cell with this tag is rerun but not compared
 
-_IMAGES = ("image/png", "image/jpeg", "image/gif")
-_BINARY = (*_IMAGES, "image/webp", "image/bmp", "application/pdf")  # base64, compared as bytes
+# Output MIME types by how their data is held. nbrepro's output canonicalization and verify's
+# HTML page read these lists too; they live here because this file must stay self-contained.
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif")  # compared by pixels, shown as images
+BASE64_MIMES = (*IMAGE_MIMES, "image/webp", "image/bmp", "application/pdf")  # base64 data, compared as bytes
 _MAX_DIFF_LINES = 60
 _MIN_DIGITS = 3  # significant digits the coarser of two differently printed floats must show
 
@@ -130,16 +132,6 @@ def compare(
     return Comparison(not lines, "\n".join(lines))
 
 
-def image_equal(a_b64: str, b_b64: str, tol: float) -> bool | None:
-    """Whether two base64 images match: identical, or same size with mean absolute pixel
-    difference at most ``tol`` (a fraction of full scale). None when it cannot be told:
-    Pillow or numpy missing, or data Pillow cannot decode."""
-    if a_b64 == b_b64:
-        return True
-    delta = _pixel_delta(a_b64, b_b64)
-    return None if delta is None else delta <= tol
-
-
 @dataclass(frozen=True)
 class _Tolerance:
     rel: Decimal
@@ -171,7 +163,7 @@ def _output_diff(n: int, a: dict[str, Any] | None, b: dict[str, Any] | None, tol
     for mime, value in a["data"].items():
         label = f"output {n} ({kind} {mime})"
         other = b["data"][mime]
-        if mime in _BINARY:
+        if mime in BASE64_MIMES:
             lines += _binary_diff(label, mime, value, other, tol.image)
         else:
             lines += _text_diff(label, _as_text(value), _as_text(other), tol)
@@ -192,7 +184,7 @@ def _render(output: dict[str, Any]) -> str:
         return _comparable(f"{output['ename']}: {output['evalue']}")
     parts = []
     for mime, value in output["data"].items():
-        shown = f"<{len(value)} characters of base64>" if mime in _BINARY else _comparable(_as_text(value))
+        shown = f"<{len(value)} characters of base64>" if mime in BASE64_MIMES else _comparable(_as_text(value))
         parts.append(f"[{mime}]\n{shown}")
     return "\n".join(parts)
 
@@ -205,7 +197,7 @@ def _as_text(value: Any) -> str:
 def _binary_diff(label: str, mime: str, a: str, b: str, image_tol: float) -> list[str]:
     if a == b:
         return []
-    if mime not in _IMAGES:
+    if mime not in IMAGE_MIMES:
         return [f"{label}: data differs"]
     delta = _pixel_delta(a, b)
     if delta is None:
@@ -295,7 +287,7 @@ def _close(a: str, b: str, tol: _Tolerance) -> bool:
         return x == y
     allowed = max(tol.rel * max(abs(x), abs(y)), tol.abs)
     if _rounded_differently(a, b, x, y):
-        allowed += (Decimal(1).scaleb(x.as_tuple().exponent) + Decimal(1).scaleb(y.as_tuple().exponent)) / 2
+        allowed += (Decimal(1).scaleb(_exponent(x)) + Decimal(1).scaleb(_exponent(y))) / 2
     return abs(x - y) <= allowed
 
 
@@ -303,8 +295,15 @@ def _rounded_differently(a: str, b: str, x: Decimal, y: Decimal) -> bool:
     """Both are floats printed to different precisions, the coarser with enough digits."""
     if not all(any(c in t for c in ".eE") for t in (a, b)):
         return False  # an integer prints exactly
-    ex, ey = x.as_tuple().exponent, y.as_tuple().exponent
+    ex, ey = _exponent(x), _exponent(y)
     if ex == ey:
         return False  # same format both sides: a last-digit change is a change
-    coarse = x if ex > ey else y  # type: ignore[operator]
+    coarse = x if ex > ey else y
     return len(coarse.normalize().as_tuple().digits) >= _MIN_DIGITS
+
+
+def _exponent(finite: Decimal) -> int:
+    """The exponent of a finite number (NaN and infinities have a letter instead)."""
+    exponent = finite.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .compare import BASE64_MIMES
 from .hashing import canonical_json, hash_json, hash_text
 from .redact import redact
 
@@ -20,11 +21,10 @@ Output = dict[str, Any]  # nbformat v4 shape: output_type, and name/text, data, 
 
 # nbrepro's own notes and warnings on stderr are not the cell's output.
 _OWN_LINES = re.compile(r"^nbrepro: (?:note|warning): [^\n]*(?:\n|$)", re.M)
+
+
 def _stream_order(name: str) -> tuple[int, str]:
     return ({"stdout": 0, "stderr": 1}.get(name, 2), name)
-
-
-_BASE64 = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "application/pdf")
 
 
 def as_text(value: Any) -> str:
@@ -34,7 +34,7 @@ def as_text(value: Any) -> str:
 
 
 def _clean(mime: str, value: Any) -> Any:
-    if mime in _BASE64:
+    if mime in BASE64_MIMES:
         return "".join(as_text(value).split())
     if isinstance(value, (str, list)):
         return redact(as_text(value))

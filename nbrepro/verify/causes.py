@@ -7,16 +7,14 @@ found in a cell is also named in every cell whose state came from it (``flow``),
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from ..notebook.facts import CellFacts, SessionFacts
+from .verdict import Cause
 
-Cause = dict[str, str]
-KINDS = ("code", "data", "package", "parameters", "seed", "order", "hardware", "nondeterminism")
 _HARDWARE_KEYS = ("cpu", "cores", "gpus", "blas", "arch")
 
 
@@ -73,7 +71,7 @@ class CauseFinder:
     # -- kinds ---------------------------------------------------------------------------
     def _data(self, rec: CellFacts, new: CellFacts | None) -> list[Cause]:
         now = {e["path"]: e["hash"] for e in (new.data if new else []) if e.get("mode") == "r"}
-        out = []
+        out: list[Cause] = []
         for entry in rec.data:
             if entry.get("mode") != "r":
                 continue
@@ -111,7 +109,7 @@ class CauseFinder:
         ]
 
     def _modules(self, rec: CellFacts, new: CellFacts | None) -> list[Cause]:
-        out = []
+        out: list[Cause] = []
         for module, path in sorted(rec.local_modules.items()):
             changed = self._module_changed(path, rec.snapshot, new.snapshot if new else None)
             if changed:
@@ -165,16 +163,22 @@ def _short(value: Any) -> str:
 
 
 def _git_changed(root: Path, path: str, before: str | None, after: str | None) -> bool | None:
-    """Whether ``path`` differs between two snapshot commits (None: cannot tell)."""
+    """Whether ``path`` differs between two snapshot commits (None: cannot tell, git missing
+    or failing, or a snapshot unknown to this repository)."""
     if not before or not after:
         return None
     try:
-        proc = subprocess.run(
-            ["git", "diff", "--quiet", before, after, "--", path], cwd=root, capture_output=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
+        import git  # gitpython, as capture runs git; it raises ImportError when git is missing
+    except ImportError:
         return None
-    return {0: False, 1: True}.get(proc.returncode)
+    try:
+        status, _out, _err = git.Git(root).execute(
+            ["git", "diff", "--quiet", before, after, "--", path],
+            with_exceptions=False, with_extended_output=True, kill_after_timeout=30,
+        )
+    except (git.GitError, OSError):  # GitCommandNotFound: git gone since gitpython loaded
+        return None
+    return {0: False, 1: True}.get(status)
 
 
 def _add(causes: list[Cause], seen: set[tuple[str, str]], cause: Cause) -> None:

@@ -28,10 +28,11 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from IPython.core.inputtransformer2 import TransformerManager
+from ..notebook.syntax import to_python
 
 # IPython puts these into builtins in every kernel; a plain interpreter's dir(builtins) lacks them.
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "__IPYTHON__"}
@@ -42,8 +43,6 @@ _PYTHON_LINE_MAGICS = frozenset({"time", "timeit", "prun"})
 _EXPANDING_CALLS = frozenset({"system", "getoutput", "run_line_magic", "run_cell_magic"})
 _EXPANDED = re.compile(r"\$\{?([A-Za-z_]\w*)|(?<![{$])\{([A-Za-z_]\w*)")
 _LEADING_OPTIONS = re.compile(r"^(?:\s*-\w+(?:\s+\d+)?)+\s+")  # %timeit -n 10 -o ...
-
-_TRANSFORMER = TransformerManager()
 
 
 @dataclass(frozen=True)
@@ -94,22 +93,12 @@ def dependencies(sources: list[str]) -> list[dict[str, int]]:
     return result
 
 
-def downstream(sources: list[str], index: int) -> set[int]:
-    """Cells whose state came from cell ``index``, directly or through other cells."""
-    if not 0 <= index < len(sources):
-        raise IndexError(f"cell {index} out of range for {len(sources)} cells")
-    reached = {index}
-    for i, deps in enumerate(dependencies(sources)[index + 1 :], start=index + 1):
-        if reached.intersection(deps.values()):  # dependencies point backwards: one pass is closure
-            reached.add(i)
-    return reached - {index}
-
-
 @lru_cache(maxsize=1024)
 def _analyze(source: str) -> _Facts:
-    """Cached: ``downstream`` is asked once per differing cell, over the same sources."""
+    """Cached: a process that verifies several notebooks, or one twice (the demo), meets
+    the same cell sources again."""
     try:
-        tree = ast.parse(_TRANSFORMER.transform_cell(source))
+        tree = ast.parse(to_python(source))
     except (SyntaxError, ValueError):  # ValueError: null bytes in the source
         return _Facts()
     magic = _cell_magic(tree)
@@ -256,7 +245,7 @@ class _Scope(ast.NodeVisitor):
         """At module level every reference, resolved or sent up through ``global``, is global."""
         return self.refs | self.inner_refs | self.global_refs
 
-    def _nested(self, child: _Scope, body: list[ast.AST]) -> None:
+    def _nested(self, child: _Scope, body: Sequence[ast.AST]) -> None:
         for node in body:
             child.visit(node)
         self.inner_refs |= child.free_refs()
@@ -343,7 +332,7 @@ class _Scope(ast.NodeVisitor):
         method = node.func.attr  # type: ignore[attr-defined]
         if method == "run_line_magic" and len(texts) == 2 and texts[0] in _PYTHON_LINE_MAGICS:
             try:
-                tree = ast.parse(_TRANSFORMER.transform_cell(_LEADING_OPTIONS.sub("", texts[1])))
+                tree = ast.parse(to_python(_LEADING_OPTIONS.sub("", texts[1])))
             except SyntaxError:
                 return
             for stmt in tree.body:

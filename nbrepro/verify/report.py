@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 from rich.console import Console
 from rich.table import Table
 
 from ..record import outputs as canon
+from ..record.compare import IMAGE_MIMES
+from .verdict import VerifyReport
+
+if TYPE_CHECKING:
+    from .runner import Rerun
 
 _STYLE = {"reproduced": "green", "differs": "red", "error": "red", "skipped": "dim", "new": "yellow"}
 
 
-def terminal(report: dict[str, Any], console: Console) -> None:
+def terminal(report: VerifyReport, console: Console) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in ("cell", "status", "causes"):
         table.add_column(name, overflow="fold")
@@ -34,12 +38,10 @@ def terminal(report: dict[str, Any], console: Console) -> None:
     console.print(f"[bold {style}]{report['verdict']}[/] ({summary})")
 
 
-def html_page(report: dict[str, Any], extras: dict[str, Any]) -> str:
+def html_page(report: VerifyReport, rerun: Rerun) -> str:
     """One page, no external resources: side-by-side outputs (images too), diffs and causes."""
-    nb: nbformat.NotebookNode = extras["nb"]
-    run_nb: nbformat.NotebookNode = extras["run_nb"]
-    executed = {o: c for o, c in zip(extras["origin"], run_nb.cells, strict=True) if o is not None}
-    recorded = extras["recorded"]
+    nb, recorded = rerun.nb, rerun.recorded
+    executed = {o: c for o, c in zip(rerun.origin, rerun.run_nb.cells, strict=True) if o is not None}
     rows = []
     for cell in report["cells"]:
         index = cell["index"]
@@ -102,7 +104,7 @@ def _outputs(outputs: list[dict[str, Any]]) -> str:
             parts.append(f"<pre class='error'>{_e(o['ename'])}: {_e(o['evalue'])}</pre>")
         else:
             data = o.get("data", {})
-            image = next((m for m in ("image/png", "image/jpeg", "image/gif") if m in data), None)
+            image = next((m for m in IMAGE_MIMES if m in data), None)
             if image:
                 parts.append(f"<img alt='{_e(image)} output' src='data:{image};base64,{_e(canon.as_text(data[image]))}'>")
             elif "text/plain" in data:

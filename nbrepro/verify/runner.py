@@ -13,16 +13,16 @@ import copy
 import re
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from .._errors import UsageError
 from ..capture.files import FileHashes
 from ..notebook.facts import SessionFacts, from_records
-from ..notebook.params import PARAMETER_TAGS
-from ..notebook.read import read_notebook
+from ..notebook.params import INJECTED_TAG, cell_tags, injected_source, injection_point
+from ..notebook.read import new_code_cell, read_notebook
 from ..notebook.recorded import recorded_side
 from ..project import find_root
 from ..record import outputs as canon
@@ -32,54 +32,49 @@ from ..record.match import CellMatcher
 from ..store import SQLiteStore
 from . import flow
 from .causes import CauseFinder, upstream_of
-from .verdict import VERIFY_SCHEMA
+from .verdict import VERIFY_SCHEMA, Cause, CellVerdict, DataHashes, Environment, Status, Verdict, VerifyReport, Versions
 
 _LOADS_NBREPRO = re.compile(r"^\s*%(?:re)?load_ext\s+nbrepro\b", re.M)
 
 
+@dataclass(frozen=True)
+class Rerun:
+    """What the HTML page needs beyond the report: the notebook, the copy that ran (with
+    its outputs), where each of its cells came from, and the recorded side."""
+
+    nb: nbformat.NotebookNode
+    run_nb: nbformat.NotebookNode
+    origin: list[int | None]
+    recorded: SessionFacts
+
+
 def rerun_copy(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> tuple[nbformat.NotebookNode, list[int | None]]:
-    """A copy to execute, with ``params`` injected after the parameters cell (papermill's
-    convention), or added to the cell papermill injected when there is one, and for each of
-    its cells the index of the cell it came from (None: injected)."""
+    """A copy to execute, with ``params`` injected where papermill injects them
+    (``nbrepro.notebook.params.injection_point``), and for each of its cells the index of
+    the cell it came from (None: injected)."""
     run = copy.deepcopy(nb)
     for cell in run.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     origin: list[int | None] = list(range(len(run.cells)))
     if params:
-        assigned = "".join(f"{k} = {v!r}\n" for k, v in params.items())
-        tagged = [i for i, c in enumerate(run.cells) if _tags(c) & set(PARAMETER_TAGS)]
-        injected = next((i for i in tagged if _is_injected(run.cells[i])), None)
-        if injected is not None:
-            # A notebook papermill ran already has its injected cell: like papermill, replace it
-            # rather than add a second one, but keep the values it injected that -p does not
-            # override, so that `-p a 1` reruns the recorded run with only `a` changed.
-            cell = run.cells[injected]
-            before = cell.source if cell.source.lstrip().startswith("# Parameters") else "# Parameters\n" + cell.source
-            cell.source = before.rstrip("\n") + "\n\n# nbrepro verify -p\n" + assigned
+        at, replace = injection_point(run.cells)
+        if replace:
+            # Like papermill, a notebook papermill ran gets its injected cell replaced rather
+            # than a second one; the values it injected that -p does not override stay.
+            run.cells[at].source = injected_source(params, replacing=run.cells[at].source)
         else:
-            at = tagged[0] + 1 if tagged else 0
-            new = nbformat.v4.new_code_cell("# Parameters\n" + assigned, metadata={"tags": ["injected-parameters"]})
-            run.cells.insert(at, new)
+            run.cells.insert(at, new_code_cell(injected_source(params), tags=[INJECTED_TAG]))
             origin.insert(at, None)
     return run, origin
-
-
-def _is_injected(cell: Any) -> bool:
-    return cell.cell_type == "code" and "injected-parameters" in _tags(cell)
-
-
-def _tags(cell: Any) -> set[str]:
-    tags = (cell.get("metadata") or {}).get("tags") or []
-    return {t for t in tags if isinstance(t, str)}
 
 
 def verify(
     path: str | Path, *, params: Mapping[str, Any] | None = None, timeout: int = 600,
     kernel_name: str = "python3", on_cell: Callable[[int, int], None] | None = None,
     session: str | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Rerun and compare. Returns (the JSON report, extras for the HTML page)."""
+) -> tuple[VerifyReport, Rerun]:
+    """Rerun and compare. Returns (the JSON report, what the HTML page shows besides)."""
     from ..notebook.kernel import execute
 
     path = Path(path)
@@ -108,9 +103,9 @@ def verify(
             )
         except Exception as exc:  # noqa: BLE001 - a dead kernel or a timeout is a verdict, not a crash
             failure = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        rerun = _rerun_facts(run_nb, origin, nb, Path(tmp))
-    report = _compare(nb, path, root, recorded, rerun, run_nb, origin, provenance, failure)
-    return report, {"nb": nb, "run_nb": run_nb, "origin": origin, "recorded": recorded}
+        rerun_facts = _rerun_facts(run_nb, origin, nb, Path(tmp))
+    rerun = Rerun(nb, run_nb, origin, recorded)
+    return _compare(rerun, rerun_facts, path, root, provenance, failure), rerun
 
 
 def _rerun_facts(run_nb: nbformat.NotebookNode, origin: list[int | None], nb: nbformat.NotebookNode, folder: Path) -> SessionFacts:
@@ -128,9 +123,9 @@ def _rerun_facts(run_nb: nbformat.NotebookNode, origin: list[int | None], nb: nb
 
 
 def _compare(
-    nb: nbformat.NotebookNode, path: Path, root: Path, recorded: SessionFacts, rerun: SessionFacts,
-    run_nb: nbformat.NotebookNode, origin: list[int | None], provenance: str, failure: str | None,
-) -> dict[str, Any]:
+    ran: Rerun, rerun: SessionFacts, path: Path, root: Path, provenance: str, failure: str | None
+) -> VerifyReport:
+    nb, recorded = ran.nb, ran.recorded
     sources = [c.source if c.cell_type == "code" else "" for c in nb.cells]
     deps = flow.dependencies(sources)
     hashes = FileHashes()
@@ -138,49 +133,50 @@ def _compare(
         recorded, rerun, {i: hash_text(s) for i, s in enumerate(sources) if nb.cells[i].cell_type == "code"},
         root, hashes.get,
     )
-    executed = {o: c for o, c in zip(origin, run_nb.cells, strict=True) if o is not None}
-    cells = []
+    executed = {o: c for o, c in zip(ran.origin, ran.run_nb.cells, strict=True) if o is not None}
+    cells: list[CellVerdict] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
-        entry: dict[str, Any] = {"index": index, "cell_id": cell.get("id"), "status": "", "causes": [], "diff": ""}
-        tags = cell.get("metadata", {}).get("tags", [])
+        status: Status
+        causes: list[Cause] = []
+        diff = ""
         rec = recorded.cells.get(index)
-        ran = executed.get(index)
-        if SKIP_TAG in tags:
-            entry["status"] = "skipped"
+        after_cell = executed.get(index)
+        if SKIP_TAG in cell_tags(cell):
+            status = "skipped"
         elif rec is None:
-            entry["status"] = "new"
+            status = "new"
         else:
             before = rec.outputs if rec.outputs is not None else canon.canonical(cell.get("outputs", []))
-            after = canon.canonical(ran.get("outputs", [])) if ran is not None else []
+            after = canon.canonical(after_cell.get("outputs", [])) if after_cell is not None else []
             result = compare(before, after)
             raised = any(o["output_type"] == "error" for o in after)
             if result.equal:
-                entry["status"] = "reproduced"
+                status = "reproduced"
             else:
-                entry["status"] = "error" if raised and rec.status != "error" else "differs"
-                entry["diff"] = result.diff
+                status = "error" if raised and rec.status != "error" else "differs"
+                diff = result.diff
                 if recorded.source != "outputs":
-                    entry["causes"] = finder.for_cell(index, upstream_of(deps, index))
-        cells.append(entry)
+                    causes = finder.for_cell(index, upstream_of(deps, index))
+        cells.append(CellVerdict(index=index, cell_id=cell.get("id"), status=status, causes=causes, diff=diff))
     bad = [c for c in cells if c["status"] in ("differs", "error")]
-    verdict = "failed" if failure else ("differs" if bad else "reproduced")
-    report: dict[str, Any] = {
-        "schema": VERIFY_SCHEMA,
-        "notebook": str(path),
-        "verdict": verdict,
-        "recorded": provenance,
-        "session": recorded.match or None,
-        "cells": cells,
-        "environment": _environment(recorded, rerun),
-    }
+    verdict: Verdict = "failed" if failure else ("differs" if bad else "reproduced")
+    report = VerifyReport(
+        schema=VERIFY_SCHEMA,
+        notebook=str(path),
+        verdict=verdict,
+        recorded=provenance,
+        session=recorded.match or None,
+        cells=cells,
+        environment=_environment(recorded, rerun),
+    )
     if failure:
         report["failure"] = failure
     return report
 
 
-def _environment(recorded: SessionFacts, rerun: SessionFacts) -> dict[str, Any]:
+def _environment(recorded: SessionFacts, rerun: SessionFacts) -> Environment:
     def last_imported(facts: SessionFacts) -> dict[str, str]:
         out: dict[str, str] = {}
         for index in facts.order:
@@ -189,32 +185,19 @@ def _environment(recorded: SessionFacts, rerun: SessionFacts) -> dict[str, Any]:
 
     before, after = last_imported(recorded), last_imported(rerun)
     packages = [
-        {"name": n, "recorded": before.get(n), "rerun": after.get(n)}
+        Versions(name=n, recorded=before.get(n), rerun=after.get(n))
         for n in sorted(set(before) | set(after), key=str.lower)
     ]
     data_before = {e["path"]: e["hash"] for c in recorded.cells.values() for e in c.data if e.get("mode") == "r"}
     data_after = {e["path"]: e["hash"] for c in rerun.cells.values() for e in c.data if e.get("mode") == "r"}
     data = [
-        {"path": p, "recorded": data_before.get(p), "rerun": data_after.get(p)}
+        DataHashes(path=p, recorded=data_before.get(p), rerun=data_after.get(p))
         for p in sorted(set(data_before) | set(data_after))
     ]
-    return {
-        "packages": packages,
-        "data": data,
-        "git": {"recorded": recorded.git, "rerun": rerun.git},
-        "hardware": {"recorded": recorded.hardware, "rerun": rerun.hardware},
-        "params": {"recorded": recorded.params, "rerun": rerun.params},
-    }
-
-
-def parse_param(name: str, value: str) -> tuple[str, Any]:
-    """``-p NAME VALUE`` as papermill reads it: a Python literal if it is one, else a string."""
-    import ast
-
-    if not name.isidentifier():
-        raise UsageError(f"parameter name {name!r} is not a Python identifier")
-    try:
-        return name, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return name, value
-
+    return Environment(
+        packages=packages,
+        data=data,
+        git={"recorded": recorded.git, "rerun": rerun.git},
+        hardware={"recorded": recorded.hardware, "rerun": rerun.hardware},
+        params={"recorded": recorded.params, "rerun": rerun.params},
+    )

@@ -12,10 +12,11 @@ VERIFY_SCHEMA = "nbrepro.verify/1"
 
 Status = Literal["reproduced", "differs", "error", "skipped", "new"]
 Verdict = Literal["reproduced", "differs", "failed"]
+CauseKind = Literal["code", "data", "package", "parameters", "seed", "order", "hardware", "nondeterminism"]
 
 
 class Cause(TypedDict):
-    kind: str  # code, data, package, parameters, seed, order, hardware, nondeterminism
+    kind: CauseKind
     detail: str
 
 
@@ -69,4 +70,5 @@ class VerifyReport(_Required, total=False):
 def load_verify_schema() -> dict[str, Any]:
     """The JSON Schema of a verify report, as shipped in ``nbrepro/schema/verify.v1.json``."""
     text = resources.files("nbrepro").joinpath("schema/verify.v1.json").read_text("utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
+    schema: dict[str, Any] = json.loads(text)
+    return schema
