@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 Part = dict[str, Any]
+T = TypeVar("T")
 
 
 class CaptureUnavailable(Exception):
@@ -51,7 +52,7 @@ class Guard:
     def has_warnings(self) -> bool:
         return bool(self._pending)
 
-    def run(self, kind: str, fn: Callable[..., Part | None], *args: Any) -> Part:
+    def run(self, kind: str, fn: Callable[..., T | None], *args: Any) -> T | Part:
         """``fn(*args)``, or an ``unavailable`` part and a warning if it raised.
 
         A collector that *returns* an unavailable part is stating a fact of the setup (say,

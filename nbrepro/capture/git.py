@@ -162,7 +162,7 @@ class GitCollector:
         out = self._git.execute(
             ["git", *args], env=env, stdout_as_string=False, strip_newline_in_stdout=False, **_POPEN
         )
-        return out.decode("utf-8", "surrogateescape")
+        return bytes(out).decode("utf-8", "surrogateescape")
 
     def _run_each(self, args: list[str], paths: list[str], env: dict[str, str] | None = None) -> str:
         """``git ARGS -- PATHS``, in chunks that keep the command line short."""

@@ -128,7 +128,7 @@ def _torch_gpus() -> list[dict[str, Any]]:
 def _blas() -> dict[str, Any]:
     """The BLAS numpy runs on: threadpoolctl's live view if installed, else numpy's build info."""
     try:
-        from threadpoolctl import threadpool_info  # type: ignore[import-not-found]
+        from threadpoolctl import threadpool_info
 
         pools = [
             {

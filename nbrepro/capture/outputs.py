@@ -34,7 +34,8 @@ try:  # POSIX: how many bytes wait in a pipe
     from fcntl import ioctl
     from termios import FIONREAD
 except ImportError:  # pragma: no cover - Windows, where ipykernel captures no file descriptor
-    ioctl = FIONREAD = None  # type: ignore[assignment]
+    ioctl = None  # type: ignore[assignment]
+    FIONREAD = 0  # type: ignore[misc]
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 
@@ -239,14 +240,15 @@ class FdDrain:
             return None
 
     def _pending(self) -> int:
-        ioctl(self.fid, FIONREAD, self._count, True)  # type: ignore[misc]
+        assert self.fid is not None and ioctl is not None
+        ioctl(self.fid, FIONREAD, self._count, True)
         return self._count[0]
 
     def _calibrate(self) -> None:
         # The thread blocks in read(fid) whenever its pipe is empty: learn the syscall number
         # from the line that names fid as the first argument. If it never does (a different
         # ipykernel), only the pipe is checked.
-        arg = b"0x%x" % self.fid
+        arg = b"0x%x" % (self.fid or 0)
         for _ in range(50):
             if self._pending() == 0:
                 fields = os.pread(self._proc, 128, 0).split()  # type: ignore[arg-type]

@@ -69,7 +69,7 @@ def _random_reader() -> Callable[[], Any]:
     state = probe.getstate()[1]
     expected = struct.pack(f"i{_MT_WORDS}I", state[-1], *state[:-1])
     if ctypes.string_at(id(probe) + offset, len(expected)) == expected:
-        inst = random._inst  # type: ignore[attr-defined]
+        inst: Any = random._inst
         address, size = id(inst) + offset, len(expected)
         # gauss_next is almost always None; appended as text, the copy stays one bytes object
         return lambda: ctypes.string_at(address, size) + repr(inst.gauss_next).encode()
