@@ -50,6 +50,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_capture import make_repo  # the same dirty repository as P1's
+
 # name: (package it needs, set-up source run once untimed, the timed cell)
 WORKLOADS: dict[str, tuple[str | None, str, str]] = {
     "numpy": (
@@ -137,20 +139,6 @@ import nbrepro
 print(json.dumps({"median_s": {k: statistics.median(v) for k, v in samples.items()}, "samples": samples,
                   "recorded": recorded, "nbrepro": nbrepro.__file__ if variant != "plain" else None}))
 """
-
-def make_repo(root: Path, files: int) -> None:
-    """A small dirty git repository: the working directory of every process."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@x"}
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    for i in range(files):
-        folder = root / f"pkg{i // 100:03d}"
-        folder.mkdir(exist_ok=True)
-        (folder / f"mod{i % 100:03d}.py").write_text(f"VALUE = {i}\n" * 20)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-q", "-m", "files"], cwd=root, check=True, env=env)
-    (root / "pkg000" / "mod000.py").write_text("VALUE = 'changed'\n")
-    (root / "scratch.py").write_text("TODO = 1\n")
-
 
 def available() -> dict[str, tuple[str, str]]:
     chosen = {}
