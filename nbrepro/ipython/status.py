@@ -28,7 +28,7 @@ class StatusReport:
         notebook = (last.get("notebook") or {}).get("path")
         if recorder.notebook_override:
             notebook = recorder.notebook_override
-        rows.append(("notebook", notebook or "unknown (set it with %nbrepro notebook PATH)"))
+        rows.append(("notebook", notebook or "not named by the frontend (verify, export and stamp find it by its cells)"))
         if last:
             rows += [
                 ("last cell", f"[{last['cell'].get('execution_count')}] {last['status']}, {last['duration_s']:.3f} s"),
