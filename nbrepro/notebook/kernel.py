@@ -16,7 +16,8 @@ from typing import Any
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 
@@ -32,6 +33,20 @@ class ThisPythonKernelSpecs(KernelSpecManager):
         if spec.argv and spec.argv[0] in ("python", "python3"):
             spec.argv = [sys.executable, *spec.argv[1:]]
         return spec
+
+
+def check_kernel(kernel_name: str) -> None:
+    """A ``UsageError`` (exit 2, before anything runs) when no kernel of that name is installed."""
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from .._errors import UsageError
+
+    specs = ThisPythonKernelSpecs()
+    try:
+        specs.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(specs.find_kernel_specs())) or "none"
+        raise UsageError(f"--kernel {kernel_name}: no such kernel (installed: {known})") from None
 
 
 def execute(
@@ -51,7 +66,9 @@ def execute(
     ``on_cell_executed(cell=, cell_index=, execute_reply=)`` is nbclient's per-cell hook.
     """
     sockets = tempfile.mkdtemp(prefix="nbrepro-kernel-") if os.name == "posix" else None
-    km = KernelManager(
+    # Async, as nbclient makes its own: with a blocking manager passed in, nbclient's
+    # per-cell timeout never fires (the reply is awaited however long the cell runs).
+    km = AsyncKernelManager(
         kernel_name=kernel_name,
         kernel_spec_manager=ThisPythonKernelSpecs(),
         # Unix sockets where there are any: no TCP port open, and no ipykernel warning about one.
@@ -76,7 +93,7 @@ def execute(
         # A kernel manager passed in is ours to stop; a graceful shutdown lets the kernel's
         # recorder write its last records before the process ends.
         if km.has_kernel:
-            km.shutdown_kernel(now=False)
+            run_sync(km.shutdown_kernel)(now=False)
         if sockets:
             shutil.rmtree(sockets, ignore_errors=True)
     return nb

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import sys
 import tempfile
 import uuid
@@ -30,6 +31,8 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         raise NotebookError(f"{path}: no such file")
     if p.is_dir():
         raise NotebookError(f"{path} is a directory, not a notebook")
+    if not p.is_file():  # a FIFO or a device would block the read, or never end
+        raise NotebookError(f"{path} is not a regular file")
     if p.suffix != ".ipynb":
         raise NotebookError(f"{path} is not a .ipynb notebook")
     try:
@@ -151,12 +154,23 @@ def _first_line(exc: BaseException) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Replace ``path`` with ``text`` in one rename: a reader never sees half a file.
+
+    A symlink is written through (its target is replaced), and the file keeps its mode; a new
+    file gets the mode the umask gives, not the temporary file's 0600."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

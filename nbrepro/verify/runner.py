@@ -19,9 +19,10 @@ from typing import Any
 
 import nbformat
 
+from .._errors import UsageError
 from ..capture.files import FileHashes
 from ..notebook.facts import SessionFacts, from_records
-from ..notebook.params import INJECTED_TAG, cell_tags, injected_source, injection_point
+from ..notebook.params import INJECTED_TAG, assignments, cell_tags, injected_source, injection_point, is_parameters_cell
 from ..notebook.read import new_code_cell, read_notebook
 from ..notebook.recorded import recorded_side
 from ..project import find_root
@@ -75,12 +76,14 @@ def verify(
     session: str | None = None,
 ) -> tuple[VerifyReport, Rerun]:
     """Rerun and compare. Returns (the JSON report, what the HTML page shows besides)."""
-    from ..notebook.kernel import execute
+    from ..notebook.kernel import check_kernel, execute
 
     path = Path(path)
     nb = read_notebook(path)
+    check_kernel(kernel_name)
     root = find_root(path.resolve().parent)
     recorded, provenance = recorded_side(nb, path, session)
+    _check_params(nb, path, recorded, params or {})
     run_nb, origin = rerun_copy(nb, params or {})
     loads_itself = any(c.cell_type == "code" and _LOADS_NBREPRO.search(c.source) for c in nb.cells)
     code_total = sum(1 for c in run_nb.cells if c.cell_type == "code")
@@ -106,6 +109,21 @@ def verify(
         rerun_facts = _rerun_facts(run_nb, origin, nb, Path(tmp))
     rerun = Rerun(nb, run_nb, origin, recorded)
     return _compare(rerun, rerun_facts, path, root, provenance, failure), rerun
+
+
+def _check_params(nb: nbformat.NotebookNode, path: Path, recorded: SessionFacts, params: Mapping[str, Any]) -> None:
+    """``-p NAME`` must name a parameter: one the parameters cell assigns, or the recorded
+    session had (papermill only warns; a reviewer's typo would otherwise blame other cells)."""
+    if not params:
+        return
+    known = set(recorded.params)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and is_parameters_cell(cell.source, cell_tags(cell)):
+            known.update(assignments(cell.source))
+    unknown = sorted(set(params) - known)
+    if unknown:
+        where = f"its parameters: {', '.join(sorted(known))}" if known else "it has no parameters cell"
+        raise UsageError(f"-p {unknown[0]}: not a parameter of {path.name} ({where})")
 
 
 def _rerun_facts(run_nb: nbformat.NotebookNode, origin: list[int | None], nb: nbformat.NotebookNode, folder: Path) -> SessionFacts:

@@ -210,3 +210,20 @@ def test_pytest_plugin_gives_one_item_per_code_cell(tmp_path: Path) -> None:
     assert "1 failed, 4 passed" in bad.stdout
     assert "analysis.ipynb::cell[3]" in bad.stdout
     assert "cause data: via cell 2: data/values.csv" in bad.stdout
+
+
+def test_an_unknown_kernel_or_parameter_is_bad_input_before_anything_runs(tmp_path: Path) -> None:
+    path = make_project(tmp_path / "p")
+    record(path)
+    for args, says in ((["--kernel", "nosuchkernel"], "no such kernel"), (["-p", "nosuch", "1"], "its parameters: scale")):
+        proc = subprocess.run([sys.executable, "-m", "nbrepro", "verify", str(path), *args],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.startswith("nbrepro: error:") and says in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_the_per_cell_timeout_holds(tmp_path: Path) -> None:
+    path = make_project(tmp_path / "p", [*BASE, "import time\ntime.sleep(30)\nprint('done')"])
+    record(path, cells=BASE + ["print('done')"])  # recorded without the wait
+    code, report = verify(path, "--timeout", "2")
+    assert code == 1 and report["verdict"] == "failed" and "CellTimeoutError" in report["failure"]

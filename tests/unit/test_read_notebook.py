@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,28 @@ def test_paths_that_are_not_notebook_files(tmp_path: Path) -> None:
     (tmp_path / "latin.ipynb").write_bytes(b'{"x": "\xff"}')
     with pytest.raises(NotebookError, match="cannot read it"):
         read_notebook(tmp_path / "latin.ipynb")
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "nb.ipynb"
+    os.mkfifo(fifo)
+    with pytest.raises(NotebookError, match="not a regular file"):
+        read_notebook(fifo)
+
+
+def test_write_atomic_keeps_the_mode_and_writes_through_a_link(tmp_path: Path) -> None:
+    from nbrepro.notebook.read import write_atomic
+
+    real = tmp_path / "real.ipynb"
+    real.write_text("old")
+    real.chmod(0o644)
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(real)
+    write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new\n"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o644
+    fresh = tmp_path / "fresh.html"
+    write_atomic(fresh, "page")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask  # as any new file, not mkstemp's 0600
