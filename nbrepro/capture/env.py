@@ -63,28 +63,24 @@ class EnvCollector:
         self._rescanned = self._rescan_if_changed()
         self._variables = allowed_env(os.environ)
 
-    def capture(self, modules: Iterable[str] | None, site_key: SiteKey | None = None) -> Part:
+    def capture(self, modules: Iterable[str] | None, seen_key: SiteKey | None = None) -> Part:
         """The env part after a cell; ``modules`` is sys.modules' names, or None if unchanged.
-        ``site_key`` is the site-packages state at the cell's end (``site_key()``, taken by
+        ``seen_key`` is the site-packages state at the cell's end (``site_key()``, taken by
         the hot path when the cell imported something): when the installed set has been
         rescanned since, the cell's imports are mapped against the set it saw.
 
         The same dict is returned while nothing changed: parts are shared, never mutated.
         """
-        if site_key is not None and site_key != self._site_key and site_key == self._previous[0]:
+        if seen_key is not None and seen_key != self._site_key and seen_key == self._previous[0]:
             # The cell ended before a later cell changed the installed set: its own view.
-            self._modules = tuple(sorted({m.partition(".")[0] for m in modules or ()})) or self._modules
-            imported, local = self._map_modules(self._modules, self._previous[1])
-            drift = [
-                {"name": n, "imported": v, "installed": self._previous[1].get(n)}
-                for n, v in sorted(self._first_seen.items()) if self._previous[1].get(n) != v
-            ]
-            return {"id": self._previous[2], "python": platform.python_version(), "imported": imported,
-                    "local_modules": local, "drift": drift, "kernel": self._kernel}
+            _key, installed, env_id = self._previous
+            self._modules = _tops(modules) or self._modules
+            imported, local = self._map_modules(self._modules, installed)
+            return self._make_part(env_id, imported, local, installed)
         rescanned, self._rescanned = self._rescanned, False
         changed = rescanned
         if modules is not None:
-            tops = tuple(sorted({m.partition(".")[0] for m in modules}))
+            tops = _tops(modules)
             if tops != self._modules:
                 self._modules = tops
                 changed = True
@@ -93,22 +89,25 @@ class EnvCollector:
         env_id = self._env_id()
         changes, self._changes = self._changes, []
         if changed or self._part is None or self._part["id"] != env_id or "changed" in self._part:
-            drift = [
-                {"name": name, "imported": seen, "installed": self._installed.get(name)}
-                for name, seen in sorted(self._first_seen.items())
-                if self._installed.get(name) != seen
-            ]
-            self._part = {
-                "id": env_id,
-                "python": platform.python_version(),
-                "imported": self._imported,
-                "local_modules": self._local,
-                "drift": drift,
-                "kernel": self._kernel,
-            }
+            self._part = self._make_part(env_id, self._imported, self._local, self._installed)
             if changes:  # installed or removed since the previous record (a %pip install)
                 self._part["changed"] = changes
         return self._part
+
+    def _make_part(self, env_id: str, imported: dict[str, str], local: dict[str, str], installed: dict[str, str]) -> Part:
+        drift = [
+            {"name": name, "imported": seen, "installed": installed.get(name)}
+            for name, seen in sorted(self._first_seen.items())
+            if installed.get(name) != seen
+        ]
+        return {
+            "id": env_id,
+            "python": platform.python_version(),
+            "imported": imported,
+            "local_modules": local,
+            "drift": drift,
+            "kernel": self._kernel,
+        }
 
     # -- installed set -------------------------------------------------------------------
     def _rescan_if_changed(self) -> bool:
@@ -195,6 +194,10 @@ def _loaded_version(top: str, dists: list[str], installed: str) -> str:
 
 
 SiteKey = tuple[tuple[str, int], ...]
+
+
+def _tops(modules: Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(sorted({m.partition(".")[0] for m in modules or ()}))
 
 
 def site_key() -> SiteKey:
