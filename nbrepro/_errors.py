@@ -10,6 +10,9 @@
      │    └── VerifyError     the rerun could not run to its end
      └── InternalError        exit_code 3: a bug in nbrepro, not the user's input
 
+    NotebookRepaired         a warning (not an error): a notebook read with its cell ids
+                             repaired; the CLI prints it as one line
+
 ``str(err)`` is the one-line message; a ``CheckFailed`` whose report was already printed
 carries an empty message and prints nothing more. The CLI maps the classes in one place
 (``nbrepro.cli.main``).
@@ -50,3 +53,7 @@ class VerifyError(CheckFailed):
 
 class InternalError(NbreproError):
     exit_code = 3
+
+
+class NotebookRepaired(UserWarning):
+    pass

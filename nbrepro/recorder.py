@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import StoreError
-from .capture import Guard, describe, outputs, seeds
+from .capture import Guard, describe, outputs
 from .capture.code import NotebookIndex, cell_part, notebook_hint, notebook_part, portable_cell_id
 from .capture.data import DataCollector, Open
 from .capture.env import EnvCollector, SiteKey, site_key
@@ -37,8 +37,8 @@ from .capture.seeds import SeedCollector
 from .notebook.params import assignments, is_parameters_cell
 from .record import CellRun
 from .record.hashing import hash_json
-from .record.redact import redact
-from .store import MemoryStore, Store, StoreLocked, open_store
+from .record.redact import assigned_secrets, redact
+from .store import MemoryStore, Store, StoreLocked, open_store, recovery
 from .store.base import Blobs
 
 # After a batch the worker waits at least this long, and twice as long as its git reading
@@ -46,6 +46,11 @@ from .store.base import Blobs
 # status and one transaction, and git never holds a core for more than a third of the time.
 _BATCH_PAUSE_S = 0.005
 _BATCH_PAUSE_MAX_S = 0.25
+# The worker records in the kernel's idle time: while a cell runs it waits, and it starts once
+# no cell has run for this long (the gap between two cells of a Run All is shorter), or once
+# the oldest cell waiting has waited _BATCH_PAUSE_MAX_S. Every record it builds while a cell
+# runs takes interpreter time from that cell.
+_IDLE_S = 0.002
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB elsewhere
 _MAX_UNSAVED = 10_000
 
@@ -113,10 +118,11 @@ class Recorder:
         self._index = NotebookIndex()
         self._hashes = FileHashes()
         self._data = DataCollector(root, store_dir, self._hashes)
-        self._seeds = SeedCollector()
+        self._seeds = SeedCollector(self._stage_blob)
         self._watcher = ImportWatcher()
         self._rng_before: dict[str, Any] = {}
         self._last_seeds: Any = None
+        self._secrets: set[str] = set()  # values the session's code gave to secret names
         if outputs_max_bytes is None:
             outputs_max_bytes = int(environ.get("NBREPRO_OUTPUTS_MAX_BYTES", outputs.DEFAULT_MAX_BYTES))
         self._outputs_max_bytes = outputs_max_bytes
@@ -131,7 +137,13 @@ class Recorder:
         self._blobs_written: set[str] = set()
         self._closed = False
         self._deadline = 0.0
+        self._write_error: StoreError | None = None  # why the last write failed, None once one succeeds
+        self._exit_note: str | None = None  # the one line close() prints about records it could not write
         self._git_seconds = 0.0
+        self._running = False  # a cell is between pre_cell and post_cell
+        self._cell_ended = 0.0  # perf_counter when the last cell ended
+        self._idle = threading.Event()  # set when a cell ends, cleared when one begins
+        self._hurry = False  # flush() or close() is waiting: no idle wait
         self._clear_refs: int | None = _open_clear_refs()
 
     # -- process-wide hooks --------------------------------------------------------------
@@ -156,6 +168,8 @@ class Recorder:
     def pre_cell(self) -> None:
         if self.paused:
             return
+        self._running = True
+        self._idle.clear()
         self._data.begin()
         self._rng_before = self._seeds.begin()
         if self._clear_refs is not None:
@@ -209,6 +223,9 @@ class Recorder:
                 streams=streams,
             )
         )
+        self._running = False
+        self._cell_ended = end
+        self._idle.set()
         if self._thread is None:
             self.start()
         return notices
@@ -225,19 +242,27 @@ class Recorder:
             return self._queue.empty()
         done = threading.Event()
         self._queue.put(done)
+        self._hurry = True
+        self._idle.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued (retrying a locked store until ``timeout``) and stop."""
+        """Write what is queued (retrying a locked store until ``timeout``) and stop. Records
+        that still cannot be written are named in one line and kept in a recovery file."""
         if self._closed:
             return
         self._closed = True
         self._deadline = time.monotonic() + max(0.0, timeout - 0.5)
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
+            self._hurry = True
+            self._idle.set()
             self._thread.join(timeout)
-        if self._unsaved:
-            print(f"nbrepro: warning: store: {len(self._unsaved)} record(s) could not be written", file=sys.stderr)
+        note = self._exit_note
+        if note is None and self._unsaved:  # the worker did not get to its shutdown in time
+            note = f"{len(self._unsaved)} record(s) could not be written"
+        if note is not None:
+            print(f"nbrepro: warning: store: {note}", file=sys.stderr)
         if self._clear_refs is not None:
             os.close(self._clear_refs)
             self._clear_refs = None
@@ -251,7 +276,10 @@ class Recorder:
 
     # -- worker --------------------------------------------------------------------------
     def _work(self) -> None:
-        _lower_priority()
+        # Start-up (the store, the first git reading, the installed-set scan) and the first
+        # records run at the kernel's own priority: at a lowered one, on a machine busy with
+        # other kernels, a kernel killed a second after its first cells lost them all.
+        lowered = False
         self._git.shield_thread()  # the kernel's interrupts and shutdown signals are not for git
         # Warm up before the first cell ends: open the store, start git, scan the installed
         # set, so the first records are not held back by a cold start.
@@ -268,6 +296,9 @@ class Recorder:
         self._worker_cpu += time.thread_time() - t0
         while True:
             batch = [self._queue.get()]
+            if isinstance(batch[0], CellEnd):
+                self._wait_for_idle(time.perf_counter() + _BATCH_PAUSE_MAX_S)
+            self._hurry = False  # a flush that comes after this drain hurries the next wait
             while True:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -279,6 +310,9 @@ class Recorder:
                 self._process(cells)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any fault
                 self.guard.warn("recorder", describe(exc))
+            if not lowered and self.records_written:
+                _lower_priority()
+                lowered = True
             stop = any(item is _STOP for item in batch)
             if stop:
                 self._shutdown()
@@ -290,6 +324,20 @@ class Recorder:
                 return
             time.sleep(min(_BATCH_PAUSE_MAX_S, max(_BATCH_PAUSE_S, 2 * self._git_seconds)))
 
+    def _wait_for_idle(self, deadline: float) -> None:
+        """Wait until no cell has run for ``_IDLE_S``, or until ``deadline``."""
+        while not self._hurry:
+            now = time.perf_counter()
+            if now >= deadline:
+                return
+            if not self._running:
+                quiet = now - self._cell_ended
+                if quiet >= _IDLE_S:
+                    return
+                time.sleep(min(_IDLE_S - quiet, deadline - now))
+                continue
+            self._idle.wait(deadline - now)
+
     def _process(self, cells: list[CellEnd]) -> None:
         if cells:
             git = self.guard.run("git", self._git.capture)
@@ -297,15 +345,15 @@ class Recorder:
             hardware = self.guard.run("hardware", self._hardware.capture)
             self.guard.run("env", self._env.begin_batch)
             self._notebooks.clear()
-            for n, cell in enumerate(cells, 1):
+            for cell in cells:
                 env = self.guard.run("env", self._env.capture, cell.modules, cell.site_key)
                 # The tree as this cell saw it: files the kernel wrote after it ended, before
                 # the reading finished, are rewound (see GitCollector.at_cell_end).
                 later = self._data.later_writes(cell.opens, until)
                 cell_git = self.guard.run("git", self._git.at_cell_end, git, later) if later else git
                 self._unsaved.append(self._build(cell, cell_git, env, hardware))
-                if n % 8 == 0:
-                    time.sleep(0)  # hand the GIL to a waiting cell now and then
+                if self._running:
+                    time.sleep(0)  # a cell began meanwhile: hand it the interpreter
             self._git_seconds = self._git.busy_s
             self._data.done_with(cells[-1].opens)
             del self._unsaved[:-_MAX_UNSAVED]
@@ -331,12 +379,14 @@ class Recorder:
             tags = self._index.tags(part["index"])
         exclude = os.path.realpath(notebook_file) if notebook_file is not None else None
         g = self.guard
+        self._secrets |= assigned_secrets(cell.source)  # redacted wherever they show up from now on
         extra = {
             "outputs": g.run(
-                "outputs", outputs.part, cell.outputs, cell.error, cell.streams, self._outputs_max_bytes, self._stage_blob
+                "outputs", outputs.part, cell.outputs, cell.error, cell.streams, self._outputs_max_bytes, self._stage_blob,
+                self._secrets,
             ),
             "data": g.run("data", self._data.part, cell.opens, cell.cwd, exclude, self._stage_blob),
-            "seeds": g.run("seeds", seeds.part, *cell.rng, cell.seeds_set, cell.unseeded, self._seeds.hashseed),
+            "seeds": g.run("seeds", self._seeds.part, *cell.rng, cell.seeds_set, cell.unseeded),
         }
         if extra["seeds"] == self._last_seeds:  # unchanged RNG states: share the part
             extra["seeds"] = self._last_seeds
@@ -353,7 +403,7 @@ class Recorder:
             cpu_s=round(cell.cpu_s, 6),
             rss_peak_bytes=cell.rss_peak_bytes,
             status="error" if cell.error else "ok",
-            error={"ename": cell.error[0], "evalue": redact(cell.error[1][:2000])} if cell.error else None,
+            error={"ename": cell.error[0], "evalue": redact(cell.error[1], self._secrets)[:2000]} if cell.error else None,
             git=git,
             env=env,
             hardware=hardware,
@@ -371,6 +421,7 @@ class Recorder:
         try:
             return open_store(self.store_dir, self.guard.warn)
         except StoreLocked as exc:
+            self._write_error = exc
             self.guard.warn("store", f"{exc}; records wait in memory and are retried")
             return None
         except (StoreError, OSError) as exc:
@@ -387,13 +438,14 @@ class Recorder:
             return
         try:
             self._store.append(self._unsaved, self._blobs, self._hashes.take_new())
-        except StoreLocked as exc:
+        except StoreError as exc:
+            # Locked, a full disk, a read-only file, an I/O error: the records wait in memory
+            # and every batch retries them; what is left at exit goes to a recovery file. (A
+            # file replaced or overwritten mid-session the store heals itself.)
+            self._write_error = exc
             self.guard.warn("store", f"{exc}; {len(self._unsaved)} record(s) wait in memory and are retried")
             return
-        except StoreError as exc:
-            self.guard.warn("store", f"{exc}; records are kept in memory for this session only")
-            self._store = MemoryStore()
-            self._store.append(self._unsaved, self._blobs)
+        self._write_error = None
         self._blobs_written.update(self._blobs)
         self._blobs = {}
         if self._unsaved:
@@ -404,12 +456,37 @@ class Recorder:
             self.guard.clear("store")
 
     def _shutdown(self) -> None:
-        while self._unsaved and time.monotonic() < self._deadline:
-            time.sleep(0.2)
-            self._save()
-        self._git.close()
-        if self._store is not None:
-            self._store.close()
+        try:
+            # A lock goes away by itself: retry it until the deadline. Other faults get one
+            # more try, then the records go to the recovery file.
+            while self._unsaved and time.monotonic() < self._deadline:
+                self._save()
+                if not self._unsaved or not isinstance(self._write_error, StoreLocked):
+                    break
+                time.sleep(0.2)
+            if self._unsaved:
+                self._exit_note = self._keep_unsaved()
+        except Exception as exc:  # noqa: BLE001 - at exit too, never a traceback
+            self._exit_note = f"{len(self._unsaved)} record(s) could not be written ({describe(exc)})"
+        for part in (self._git, self._store):
+            try:
+                if part is not None:
+                    part.close()
+            except Exception:  # noqa: BLE001 - at exit there is no cell left to report it in
+                pass
+
+    def _keep_unsaved(self) -> str:
+        """Write the records left unsaved to a recovery file beside the store (merged the next
+        time a kernel opens it, see ``nbrepro.store.recovery``); the line that says so."""
+        counts = [c for c in ((r.get("cell") or {}).get("execution_count") for r in self._unsaved) if c is not None]
+        cells = f"cells [{counts[0]}] to [{counts[-1]}]" if len(counts) > 1 else f"cell [{counts[0]}]" if counts else "cells"
+        why = f": {self._write_error}" if self._write_error is not None else ""
+        what = f"{len(self._unsaved)} record(s) ({cells} of session {self.session_id[:8]}) could not be written{why}"
+        try:
+            path = recovery.save(self.store_dir, self.session_id, self._unsaved, self._blobs)
+        except OSError as exc:
+            return f"{what}; lost: no recovery file could be written either ({exc.strerror or exc})"
+        return f"{what}; kept in {path}, merged into the store the next time a kernel opens it"
 
 
 _STOP = object()

@@ -29,6 +29,8 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Register the stamping pre-save hook with the server's contents manager."""
     serverapp.contents_manager.register_pre_save_hook(pre_save_hook)
+    # The kernels this server starts inherit its environment: %nbrepro status reads this.
+    os.environ["NBREPRO_STAMP_ON_SAVE"] = "1"
     serverapp.log.info("nbrepro: notebooks are stamped with their recorded provenance on save")
 
 

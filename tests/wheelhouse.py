@@ -16,17 +16,27 @@ from importlib import metadata
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parents[1] / ".cache" / "wheelhouse"
-# What the notebooks in notebooks/ import, plus blake3, which generated tests hash data with;
-# pip download brings their dependencies too.
-DISTRIBUTIONS = ("numpy", "blake3")
+# What the notebooks in notebooks/ and tests/data/realistic import (the recorded sessions' imports
+# include what pandas and nbrepro's hardware reading load: pyarrow, cloudpickle, threadpoolctl;
+# and IPython, for IPython.display), plus blake3, which generated tests hash data with; pip
+# download brings their dependencies too.
+DISTRIBUTIONS = ("numpy", "blake3", "pandas", "matplotlib", "ipython", "pyarrow", "cloudpickle", "threadpoolctl")
 
 
 def main() -> int:
     FOLDER.mkdir(parents=True, exist_ok=True)
-    pins = [f"{name}=={metadata.version(name)}" for name in DISTRIBUTIONS]
+    pins = [f"{name}=={version}" for name in DISTRIBUTIONS if (version := _installed(name))]
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
            "--dest", str(FOLDER), *pins]
     return subprocess.run(cmd, check=False).returncode
+
+
+def _installed(name: str) -> str | None:
+    """The installed version; None when it is not installed (then no session imports it)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import CaptureUnavailable, Part, unavailable
+from .refs import session_ref
 
 DEFAULT_SNAPSHOT_MAX_BYTES = 10 * 1024 * 1024
 _SECRET_FILE = re.compile(
@@ -95,7 +96,7 @@ class GitCollector:
         self.root = root
         self.session_id = session_id
         self.max_bytes = max_bytes
-        self.ref = f"refs/nbrepro/sessions/{session_id}"
+        self.ref = session_ref(session_id)
         self._git: Any = None
         self._index: Path | None = None
         self._shared_index: Path | None = None

@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from ..record import outputs as canon
@@ -323,12 +323,13 @@ def replay(events: Iterable[Event], error: tuple[str, str] | None) -> list[dict[
 
 def part(
     events: Iterable[Event], error: tuple[str, str] | None, streams: bool, max_bytes: int,
-    stage_blob: Any,
+    stage_blob: Any, known: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The ``outputs`` part: hashed items, their content staged as blobs up to ``max_bytes``."""
+    """The ``outputs`` part: hashed items, their content staged as blobs up to ``max_bytes``;
+    ``known`` secret values are redacted wherever they appear."""
     if not events and error is None and streams:
         return _NOTHING  # most cells show nothing: one shared part, encoded once per batch
-    outputs = canon.canonical(replay(events, error))
+    outputs = canon.canonical(replay(events, error), known)
     item_list = canon.items(outputs)
     budget, truncated = max_bytes, False
     for item in item_list:

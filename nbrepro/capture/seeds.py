@@ -9,7 +9,9 @@
   ``random`` and numpy's MT19937 the copy is a ``ctypes.string_at`` over the generator's C
   state (about 1 µs), used only after a self-test against ``getstate()`` on this very
   interpreter; elsewhere it falls back to ``getstate()`` once per cell. The worker hashes
-  the copies.
+  the copies, and keeps the states of ``random`` and numpy's legacy global RNG that each cell
+  started with as ``rng`` blobs (``nbrepro.record.rng``; one per distinct state, so a state
+  no cell changed is stored once): export and verify set them again before each cell.
 - A cell that advanced a global RNG never seeded in this session, or called
   ``numpy.random.default_rng()`` without a seed, is listed in ``seeds.unseeded``.
 """
@@ -22,13 +24,16 @@ import pickle
 import random
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..record import rng
 from ..record.hashing import hash_bytes
 from .imports import ImportWatcher, Patches
 
 _MT_WORDS = 624
+_AUG = struct.Struct("=i4xd")  # numpy's RandomState: int has_gauss, double gauss (aligned)
+StageBlob = Callable[[str, dict[str, Any]], str]  # Recorder._stage_blob: (kind, content) -> id
 _active: SeedCollector | None = None
 
 
@@ -61,6 +66,16 @@ def _seed_modules(n: int, modules: dict[str, Any]) -> list[str]:
     return done
 
 
+# The module whose import seeds each generator a seed left for later (SeedCollector.install).
+_SEEDED_AT_IMPORT = {"numpy": "numpy.random", "torch": "torch", "tensorflow": "tensorflow"}
+
+
+def seeded_at_import(modules: Mapping[str, Any]) -> list[str]:
+    """The generators that ``seed(n)``, with the extension loaded, leaves to their import:
+    those whose module is not in ``modules`` (``sys.modules``) yet."""
+    return [name for name, module in _SEEDED_AT_IMPORT.items() if module not in modules]
+
+
 # -- fingerprints --------------------------------------------------------------------------
 def _random_reader() -> Callable[[], Any]:
     """A fast copy of ``random``'s global state, if this interpreter's layout is the known one."""
@@ -77,6 +92,10 @@ def _random_reader() -> Callable[[], Any]:
 
 
 def _numpy_reader(np_random: Any) -> Callable[[], Any]:
+    """The copy of numpy's global state: MT19937's key and position straight from its C
+    structure, then the legacy ``RandomState``'s cached gaussian (``has_gauss``, ``gauss``:
+    ``np.random.randn`` draws two at a time and keeps one) from the object itself, both
+    checked against ``get_state()`` on probes first; else ``get_state()`` pickled."""
     rand = np_random.mtrand._rand
     probe = type(rand._bit_generator)(20240601)
     size = _MT_WORDS * 4 + 4
@@ -84,20 +103,51 @@ def _numpy_reader(np_random: Any) -> Callable[[], Any]:
         state = probe.state["state"]
         expected = state["key"].astype("<u4").tobytes() + struct.pack("<i", state["pos"])
         fast = sys.byteorder == "little" and ctypes.string_at(probe.ctypes.state_address, size) == expected
+        aug = _gauss_offset(type(rand)) if fast else None
     except Exception:  # noqa: BLE001 - not MT19937: use the slow, public way
-        fast = False
-    if not fast:
-        return lambda: pickle.dumps(rand._bit_generator.state)
+        aug = None
+    if aug is None:
+        return lambda: pickle.dumps(rand.get_state(legacy=False))
     cache: dict[int, int] = {}
+    aug_address = id(rand) + aug
 
     def read() -> Any:
         bg = rand._bit_generator
         address = cache.get(id(bg))
         if address is None:
             address = cache[id(bg)] = bg.ctypes.state_address
-        return ctypes.string_at(address, size)
+        return ctypes.string_at(address, size) + ctypes.string_at(aug_address, _AUG.size)
 
     return read
+
+
+def _gauss_offset(random_state: type) -> int | None:
+    """Where ``(has_gauss, gauss)`` sits in a ``RandomState`` object, found on one probe
+    holding a cached gaussian and confirmed on two more; None when the layout is not that."""
+    limit = random_state.__basicsize__
+
+    def probe(seed: int, draws: int) -> tuple[bytes, bytes]:
+        rs = random_state(seed)
+        for _ in range(draws):
+            rs.standard_normal()
+        _, _, _, has_gauss, gauss = rs.get_state()
+        return ctypes.string_at(id(rs), limit), _AUG.pack(has_gauss, gauss)
+
+    memory, wanted = probe(20240601, 1)
+    offset = -1
+    while True:
+        offset = memory.find(wanted[-8:], offset + 1)
+        if offset < 8:
+            return None
+        if memory[offset - 8 : offset - 4] == wanted[:4]:
+            break
+    start = offset - 8
+    for seed, draws in ((7, 1), (11, 2)):
+        memory, wanted = probe(seed, draws)
+        got = memory[start : start + _AUG.size]
+        if (got[:4], got[8:]) != (wanted[:4], wanted[8:]):
+            return None
+    return start
 
 
 def _torch_reader(torch: Any) -> Callable[[], Any]:
@@ -130,8 +180,38 @@ def fingerprint(raw: Any) -> str:
     return hash_bytes(repr(raw).encode())
 
 
+def _content(name: str, raw: Any) -> dict[str, Any] | None:
+    """The ``rng`` blob of one raw copy (see the readers above); None when it cannot be set
+    again (torch, or numpy's global RNG on another bit generator)."""
+    if name == "random":
+        if isinstance(raw, bytes):  # the C structure: int index, 624 words; then repr(gauss_next)
+            size = struct.calcsize(f"i{_MT_WORDS}I")
+            pos, *words = struct.unpack(f"i{_MT_WORDS}I", raw[:size])
+            gauss = raw[size:].decode()
+            gauss_next = None if gauss == "None" else float(gauss)
+        else:  # random.getstate()
+            _, (*words, pos), gauss_next = raw
+        return {"generator": "random", "key": rng.key_text(struct.pack(f"<{_MT_WORDS}I", *words)), "pos": pos,
+                "gauss_next": gauss_next}
+    if name == "numpy":
+        if len(raw) == _MT_WORDS * 4 + 4 + _AUG.size:  # the C structure, then (has_gauss, gauss)
+            key, (pos,) = raw[: _MT_WORDS * 4], struct.unpack_from("<i", raw, _MT_WORDS * 4)
+            has_gauss, gauss = _AUG.unpack_from(raw, _MT_WORDS * 4 + 4)
+        else:  # get_state(legacy=False), pickled
+            state = pickle.loads(raw)  # our own bytes, taken in this process
+            if state.get("bit_generator") != "MT19937":
+                return None
+            key, pos = state["state"]["key"].astype("<u4").tobytes(), state["state"]["pos"]
+            has_gauss, gauss = state["has_gauss"], state["gauss"]
+        return {"generator": "numpy", "key": rng.key_text(key), "pos": int(pos), "has_gauss": int(has_gauss),
+                "gauss": float(gauss)}
+    return None
+
+
 class SeedCollector:
-    def __init__(self) -> None:
+    def __init__(self, stage_blob: StageBlob | None = None) -> None:
+        self._stage_blob = stage_blob
+        self._start_ids: dict[str, str] = {}  # fingerprint -> rng blob id ("" not restorable)
         self._readers: dict[str, Callable[[], Any]] = {}
         self._patches = Patches()
         self._seeded: set[str] = set()  # RNGs seeded at some point in this session
@@ -187,6 +267,40 @@ class SeedCollector:
         notices = [name for name in unseeded if name not in self._noticed]
         self._noticed.update(notices)
         return before, after, dict(self.calls), unseeded, notices
+
+    # -- worker --------------------------------------------------------------------------
+    def part(self, before: dict[str, Any], after: dict[str, Any], calls: dict[str, Any], unseeded: list[str]) -> dict[str, Any]:
+        """The ``seeds`` part of a record (called by the worker): fingerprints, and in
+        ``start`` the blob ids of the restorable states the cell started with."""
+        fingerprints = {k: fingerprint(v) for k, v in sorted(before.items())}
+        out = {
+            "set": calls,
+            "before": fingerprints,
+            "after": {k: fingerprint(v) for k, v in sorted(after.items())},
+            "unseeded": sorted(set(unseeded)),
+            "pythonhashseed": self.hashseed,
+        }
+        if self._stage_blob is not None:
+            start = {}
+            for name in rng.RESTORABLE:
+                if name in before:
+                    blob = self._start_blob(name, before[name], fingerprints[name])
+                    if blob is not None:
+                        start[name] = blob
+            if start:
+                out["start"] = start
+        return out
+
+    def _start_blob(self, name: str, raw: Any, fingerprint: str) -> str | None:
+        """The blob id of one state; built, hashed and staged only the first time it is seen
+        (the store writes a blob once per id)."""
+        known = self._start_ids.get(fingerprint)
+        if known is None and self._stage_blob is not None:
+            content = _content(name, raw)
+            if len(self._start_ids) > 64:
+                self._start_ids.clear()
+            known = self._start_ids[fingerprint] = "" if content is None else self._stage_blob(rng.KIND, content)
+        return known or None
 
     # -- seeding -------------------------------------------------------------------------
     def seed(self, n: int) -> dict[str, int]:
@@ -259,15 +373,6 @@ class SeedCollector:
             self._note({"tensorflow": self._pending})
 
 
-def part(before: dict[str, Any], after: dict[str, Any], calls: dict[str, Any], unseeded: list[str], hashseed: str) -> dict[str, Any]:
-    """The ``seeds`` part of a record (called by the worker)."""
-    return {
-        "set": calls,
-        "before": {k: fingerprint(v) for k, v in sorted(before.items())},
-        "after": {k: fingerprint(v) for k, v in sorted(after.items())},
-        "unseeded": sorted(set(unseeded)),
-        "pythonhashseed": hashseed,
-    }
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -7,14 +7,17 @@ exception class carries (2 for bad input).
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import warnings
 
 import click
 
-from .._errors import NbreproError
+from .._errors import NbreproError, NotebookRepaired
 from .._version import __version__
 from .demo import demo
 from .export import export
+from .gc import gc
 from .log import log
 from .show import show
 from .stamp import stamp
@@ -36,27 +39,70 @@ cli.add_command(demo)
 cli.add_command(verify)
 cli.add_command(export)
 cli.add_command(stamp)
+cli.add_command(gc)
+
+
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread so every cleanup on the way out runs (a
+    kernel's shutdown, temporary folders). Not a KeyboardInterrupt, which click turns into an
+    Abort after printing an empty line; not an Exception, which handlers would take for an error."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    # The cleanups are bounded (a kernel's shutdown: docs/verify.md), so a second signal
+    # waits for them rather than cutting them short and leaving a kernel behind.
+    _ignore_signals()
+    raise _Stopped(signum)
+
+
+def _ignore_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def main(argv: list[str] | None = None) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
+    # A notebook read with repaired cell ids warns (NotebookRepaired): one line after the
+    # command, or folded into its one error line; other warnings show as Python shows them.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NotebookRepaired)
+        code, message = _run(argv)
+        _ignore_signals()  # what is left is a line to print: a signal now would be a traceback
+    notes = [str(w.message) for w in caught if issubclass(w.category, NotebookRepaired)]
+    for w in caught:
+        if not issubclass(w.category, NotebookRepaired):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if message is None:
+        for note in notes:
+            click.echo(f"nbrepro: warning: {note}", err=True)
+        sys.exit(code)
+    if message.strip():  # a failed check whose report is printed already says nothing more
+        line = message.strip().splitlines()[0]
+        click.echo(f"nbrepro: error: {line}" + "".join(f" (warning: {note})" for note in notes), err=True)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> tuple[int, str | None]:
+    """The exit code, and the error message (None: no error)."""
     try:
         code = cli.main(args=argv, prog_name="nbrepro", standalone_mode=False)
     except NbreproError as exc:
-        _fail(str(exc), exc.exit_code)
+        return exc.exit_code, str(exc)
     except click.ClickException as exc:
-        _fail(exc.format_message(), exc.exit_code)
+        return exc.exit_code, exc.format_message()
+    except _Stopped as stop:
+        return 128 + stop.signum, "interrupted" if stop.signum == signal.SIGINT else "terminated"
     except click.exceptions.Abort:
-        _fail("aborted", 130)
+        return 130, "aborted"
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        return 130, "interrupted"
     except Exception as exc:
         if os.environ.get("NBREPRO_DEBUG"):
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (set NBREPRO_DEBUG=1 for a traceback)", 3)
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _fail(message: str, code: int) -> None:
-    if message.strip():  # a failed check whose report is printed already says nothing more
-        click.echo(f"nbrepro: error: {message.strip().splitlines()[0]}", err=True)
-    sys.exit(code)
+        return 3, f"internal error: {type(exc).__name__}: {exc} (set NBREPRO_DEBUG=1 for a traceback)"
+    return (code if isinstance(code, int) else 0), None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -29,11 +32,14 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
     from .._errors import CheckFailed, UsageError
     from ..export.package import export as make
     from ..export.package import run_tests
+    from ..record.redact import redact_value
 
     if isolated and no_lock:
         raise UsageError("--isolated installs from requirements.lock; drop --no-lock")
     links = Path(find_links) if find_links else None
-    done = make(notebook, out, name=name, make_lock=not no_lock, find_links=links, no_index=no_index, session=session)
+    with _progress(f"exporting {notebook}") as step:
+        done = make(notebook, out, name=name, make_lock=not no_lock, find_links=links, no_index=no_index,
+                    session=session, on_step=step)
     echo = click.echo
     echo(f"exported {notebook} to {done.folder} as package {done.package}")
     echo(f"recorded side: {done.recorded}")
@@ -42,9 +48,11 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
     for rewrite in done.transformed.rewrites:
         detail = rewrite.detail.removeprefix(f"cell {rewrite.cell}: ")
         echo(f"cell {rewrite.cell}: {rewrite.kind}: {detail}")
+    steps, explicit = len(done.transformed.steps), done.transformed.explicit
+    echo(f"steps: {steps}, {explicit} of them explicit (names passed as arguments and return values only)")
     params = done.transformed.parameters
     if params:
-        echo("parameters: " + ", ".join(f"{p.name}: {p.type} = {p.source}" for p in params))
+        echo("parameters: " + ", ".join(f"{p.name}: {p.type} = {redact_value(p.name, p.source)}" for p in params))
     else:
         echo("no parameters cell: run() takes no parameters")
     for where, cells in done.outputs_from.items():
@@ -55,10 +63,28 @@ def export(notebook: str, out: str, name: str | None, no_lock: bool, isolated: b
         echo(f"local module {module} ({where}) copied into {done.package}.local; its imports now name it there")
     for note in done.missing:
         echo(f"not carried over: {note}")
-    passed, output = run_tests(done.folder, isolated=isolated, find_links=links, no_index=no_index)
+    with _progress("running the generated tests") as step:
+        passed, output = run_tests(done.folder, isolated=isolated, find_links=links, no_index=no_index, on_step=step)
     where = "in a fresh venv" if isolated else "in this Python"
     if not passed:
         echo(output[-3000:].rstrip())
         echo(f"generated tests FAILED {where}")
         raise CheckFailed("")  # the output above says which
     echo(f"generated tests passed {where}")
+
+
+@contextlib.contextmanager
+def _progress(first: str) -> Iterator[Callable[[str], None]]:
+    """A spinner naming the step under way (the lock, a venv install, the tests: each can take a
+    minute), as verify shows its rerun; nothing when stdout is not a terminal."""
+    if not sys.stdout.isatty():
+        yield lambda step: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ._common import console
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console(),
+                  transient=True) as progress:
+        task = progress.add_task(first, total=None)
+        yield lambda step: progress.update(task, description=step)

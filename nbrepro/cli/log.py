@@ -8,11 +8,13 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from .._errors import CheckFailed, NotebookError
 from ..notebook.read import read_notebook
 from ..notebook.sessions import SessionMatch, find_sessions, no_session_message
 from ..record import is_unavailable
+from ..record.display import cell_label, print_unpadded
 from ._common import console, open_project_store
 
 
@@ -33,11 +35,14 @@ def log(notebook: str | None, as_json: bool, check: bool) -> None:
         if check:
             problems = store.check()
             count = len(store.records())
+            marks = store.marks()
             if problems:
                 for line in problems:
                     click.echo(f"broken: {line}")
                 raise CheckFailed(f"the hash chain of {store.location} is broken ({len(problems)} problem(s))")
-            click.echo(f"ok: {count} record(s), hash chain intact")
+            pruned = sum(m["records"] for m in marks)
+            gc = f", {len(marks)} pruned range(s) in place of {pruned} record(s)" if marks else ""
+            click.echo(f"ok: {count} record(s){gc}, hash chain intact")
             return
         if notebook is None:
             records = store.records()
@@ -73,21 +78,19 @@ def _table(records: list[dict[str, Any]]) -> None:
         table.add_column(name, no_wrap=name != "source", overflow="ellipsis")
     for r in records:
         cell = r.get("cell") or {}
-        index = cell.get("index")
-        where = f"[{cell.get('execution_count')}]" + (f" #{index}" if index is not None else "")
         first = (cell.get("source") or "").strip().splitlines()
-        table.add_row(
+        table.add_row(*map(Text, (  # Text: a source like df[col] is not markup
             str(r.get("seq")),
             r["run_id"][:8],
             r.get("started_at", "")[:19].replace("T", " "),
             (r.get("notebook") or {}).get("path") or "-",
-            where,
+            cell_label(cell.get("execution_count"), cell.get("index")),
             r.get("status", ""),
             f"{r.get('duration_s', 0):.3f}s",
             _git(r.get("git")),
             (first[0][:60] if first else ""),
-        )
-    out.print(table)
+        )))
+    print_unpadded(out, table)
 
 
 def _git(part: object) -> str:

@@ -18,22 +18,25 @@ from ._common import console
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema nbrepro.verify/1).")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report.")
 @click.option("--timeout", type=click.IntRange(min=1), default=600, show_default=True, help="Seconds per cell.")
+@click.option("--start-timeout", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Seconds the kernel has to start.")
 @click.option("--kernel", "kernel_name", default="python3", show_default=True, help="Kernel to run the notebook in.")
 @click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
               help="Run with this parameter value instead of the recorded one (papermill style).")
 @click.option("--session", default=None, metavar="ID",
               help="Compare with this recorded session (an id or a prefix of one) instead of the one found.")
-def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, kernel_name: str,
+def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, start_timeout: int, kernel_name: str,
            parameters: tuple[tuple[str, str], ...], session: str | None) -> None:
     """Rerun NOTEBOOK in a fresh kernel and compare every cell with its record.
 
     The recorded session is found by the notebook's cell contents, whatever ran it (the
     recorded path is a hint), else taken from the notebook's stamp.
 
-    Exit codes: 0 every cell reproduced, 1 differences (or the rerun failed), 2 bad input.
+    Exit codes: 0 every cell reproduced, 1 differences (or the rerun failed), 2 bad input,
+    130 and 143 stopped by SIGINT and SIGTERM (the kernel is shut down first).
     """
     from ..notebook.params import parse_param
-    from ..verify.report import html_page, terminal
+    from ..verify.report import terminal
     from ..verify.runner import verify as run_verify
 
     params = dict(parse_param(name, value) for name, value in parameters)
@@ -47,13 +50,16 @@ def verify(notebook: str, as_json: bool, html_file: str | None, timeout: int, ke
         with Progress(console=out, transient=True) as progress:
             task = progress.add_task(f"rerunning {notebook}", total=None)
             report, rerun = run_verify(
-                notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session,
-                on_cell=lambda done, total: progress.update(task, completed=done, total=total),
+                notebook, params=params, timeout=timeout, start_timeout=start_timeout, kernel_name=kernel_name,
+                session=session, on_cell=lambda done, total: progress.update(task, completed=done, total=total),
             )
     else:
-        report, rerun = run_verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session)
+        report, rerun = run_verify(notebook, params=params, timeout=timeout, start_timeout=start_timeout,
+                                   kernel_name=kernel_name, session=session)
     if html_file is not None:
-        write_atomic(Path(html_file), html_page(report, rerun))
+        from ..verify.html import page
+
+        write_atomic(Path(html_file), page(report, rerun))  # a new file gets the umask's mode
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

@@ -2,10 +2,11 @@
 
 A notebook that does ``from helpers import clean`` needs ``helpers.py`` wherever its
 package runs. The export copies each local module (a file, or a whole package folder) into
-``src/PKG/local/`` and rewrites every import of it, in ``pipeline.py`` and in the copied
-modules themselves, to the absolute name under the package: ``import helpers`` becomes
-``import PKG.local.helpers as helpers``. Nothing lands at the top level of site-packages,
-where a module called ``helpers`` or ``utils`` would collide with someone else's.
+``src/PKG/local/`` and rewrites every import of it in the copied modules themselves (and any
+``import a.b`` of one left in ``pipeline.py``, whose imports are otherwise relative, see
+``codegen.relative_imports``) to the absolute name under the package: ``import helpers``
+becomes ``import PKG.local.helpers as helpers``. Nothing lands at the top level of
+site-packages, where a module called ``helpers`` or ``utils`` would collide with someone else's.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def localize(source: str, local: set[str], package: str) -> str:
     except SyntaxError:
         return source
     prefix = f"{package}.{SUBPACKAGE}"
-    edits: list[tuple[int, int, int, int, str]] = []
+    edits: list[tuple[int, int, int, int, list[str]]] = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
@@ -79,20 +80,22 @@ def localize(source: str, local: set[str], package: str) -> str:
     if not edits:
         return source
     lines = source.splitlines(keepends=True)
-    for start, col, end, end_col, text in sorted(edits, reverse=True):
+    for start, col, end, end_col, statements in sorted(edits, reverse=True):
         # ast offsets are in UTF-8 bytes; lines are str
         first = lines[start - 1].encode()
         last = lines[end - 1].encode()
-        merged = first[:col].decode() + text + last[end_col:].decode()
+        indent, rest = first[:col].decode(), last[end_col:].decode()
+        alone = not indent.strip() and not rest.strip()  # the statement has its lines to itself
+        merged = indent + ("\n" + indent if alone else "; ").join(statements) + rest
         lines[start - 1 : end] = [merged]
     return "".join(lines)
 
 
-def _rewrite(node: ast.Import | ast.ImportFrom, local: set[str], prefix: str) -> str | None:
+def _rewrite(node: ast.Import | ast.ImportFrom, local: set[str], prefix: str) -> list[str] | None:
     if isinstance(node, ast.ImportFrom):
         if node.level or not node.module or node.module.partition(".")[0] not in local:
             return None
-        return ast.unparse(ast.ImportFrom(f"{prefix}.{node.module}", node.names, 0))
+        return [ast.unparse(ast.ImportFrom(f"{prefix}.{node.module}", node.names, 0))]
     if not any(a.name.partition(".")[0] in local for a in node.names):
         return None
     parts: list[str] = []
@@ -106,4 +109,4 @@ def _rewrite(node: ast.Import | ast.ImportFrom, local: set[str], prefix: str) ->
             parts += [f"import {prefix}.{alias.name}", f"from {prefix} import {top}"]
         else:
             parts.append(f"import {prefix}.{alias.name} as {alias.name}")
-    return "; ".join(parts)
+    return parts

@@ -1,10 +1,10 @@
-"""Notebook → the source of an exported package's ``pipeline.py``.
+"""Notebook → the source of an exported package's ``pipeline.py``: the cells, rewritten.
 
-The notebook's state lives in module globals, as it did in the kernel: imports and
-functions move to module level, every other statement runs in a step function (one per
-markdown heading) that declares the names it binds ``global``. Each cell keeps its own
-``with results.cell(N):`` block, so the runtime (``runtime_template.py``, shipped as
-``_runtime.py``) captures its output the way the notebook recorded it.
+Imports, functions and classes move to module level; every other statement runs in a step
+function (one per markdown heading, see ``steps``) whose arguments and return values are
+the names that flow between steps. What a cell only showed (its last expression, its
+``display()`` calls) is kept apart from the steps, in the module's ``SHOWN`` and
+``DISPLAYED`` tables, which the runtime evaluates where the cell ended (``codegen``).
 
 IPython syntax is turned into Python by IPython's own ``TransformerManager`` first, so
 magics arrive as ``get_ipython().run_line_magic(...)`` calls wherever they were written;
@@ -15,16 +15,17 @@ each is then rewritten, dropped or kept as a comment, and always reported as a
 from __future__ import annotations
 
 import ast
-import builtins
 import io
 import re
 import tokenize
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat
 
+from ..notebook.flow import block_names, cell_names, imported_modules, scope_nodes
 from ..notebook.params import cell_tags, literal, parameters_role, simple_assignment
 from ..notebook.syntax import (
     DROPPED_MAGICS,
@@ -42,32 +43,29 @@ from ..notebook.syntax import (
     shell_call,
     to_python,
 )
-from .names import bound_names, eager_names, identifiers, imported_modules, scope_nodes
+from ..record.redact import redact
+from . import codegen
+from .codegen import Parameter as Parameter
+from .codegen import checked_types
+from .steps import MARKER, MARKER_LINE, Cell, Section, Step, plan
 
 # Names the generated module defines itself; a notebook binding them would break it.
-RESERVED = frozenset({"run", "PARAMETERS", "NOTEBOOK_DIR", "_runtime"})
+RESERVED = frozenset({"run", "PARAMETERS", "NOTEBOOK_DIR", "SHOWN", "DISPLAYED", "_runtime", "_share_parameters"})
 # run()'s own keywords; a parameter of the same name could not be passed.
 RUN_KEYWORDS = frozenset({"workdir", "outdir"})
+# Methods that change the object they are called on: a last expression calling one stays in
+# its step (``model.fit(X, y)`` shows the model, but it is also the pipeline's work).
+_MUTATING = frozenset({
+    "fit", "fit_transform", "fit_predict", "partial_fit", "train", "append", "extend", "insert", "pop",
+    "popitem", "remove", "clear", "update", "setdefault", "add", "discard", "sort", "reverse", "write",
+    "writelines", "send", "close", "seek", "truncate", "put", "backward", "step", "zero_grad",
+})
 
-_MARKER = "__nbrepro_comment_{}__"
-_MARKER_LINE = re.compile(r"^(?P<indent>[ \t]*)__nbrepro_comment_(?P<n>\d+)__$", re.MULTILINE)
 _SLUG_MAX = 40
 
 
 class TransformError(ValueError):
     """A notebook the export cannot turn into a working module; the message says why."""
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A papermill parameter. ``default`` is the literal value; a default that is not a
-    literal has type ``object``, ``default`` None, and is computed from ``source`` by the
-    parameters cell unless the caller passes a value."""
-
-    name: str
-    type: str
-    default: Any
-    source: str
 
 
 @dataclass(frozen=True)
@@ -81,13 +79,13 @@ class Rewrite:
 
 @dataclass(frozen=True)
 class ResultSpec:
-    """A result ``run()`` returns under ``key``: a cell's last expression ("value") or
-    an object it displays ("display"). Display keys are numbered per cell in the order
-    the calls are written; the runtime numbers them as they run, which agrees unless a
-    display call sits in a loop or a branch, or runs inside one of the notebook's
-    functions (then it is recorded under the calling cell and not listed here). A last
-    expression that evaluates to None (a call like ``df.info()``) records nothing, as a
-    notebook shows nothing for it."""
+    """What a cell showed, recorded under ``key`` in ``_runtime.last_results().values``:
+    its last expression ("value") or an object it displayed ("display"). Display keys are
+    numbered per cell in the order the calls are written; the runtime numbers them as they
+    run, which agrees unless a display call sits in a loop or a branch, or runs inside one
+    of the notebook's functions (then it is recorded under the calling cell and not listed
+    here). A last expression that evaluates to None (a call like ``df.info()``) records
+    nothing, as a notebook shows nothing for it."""
 
     key: str
     cell: int
@@ -96,7 +94,9 @@ class ResultSpec:
 
 @dataclass
 class Transformed:
-    """``pipeline.py``'s source and what the package assembly needs to know about it."""
+    """``pipeline.py``'s source and what the package assembly needs to know about it.
+    ``explicit`` counts the steps whose names all flow as arguments and return values
+    (no module global bound, no fallback)."""
 
     source: str
     parameters: list[Parameter]
@@ -107,6 +107,8 @@ class Transformed:
     results: list[ResultSpec]
     error_cells: list[int]
     has_parameters_cell: bool
+    explicit: int = 0
+    returns: list[str] = field(default_factory=list)
 
 
 def transform(
@@ -114,6 +116,8 @@ def transform(
     *,
     expect_errors: dict[int, str] | None = None,
     notebook_dir: str | None = None,
+    inputs: tuple[str, ...] = (),
+    local: Callable[[list[str]], set[str]] = lambda imports: set(),
 ) -> Transformed:
     """Turn a notebook into the source of ``pipeline.py`` (without provenance header).
 
@@ -122,6 +126,10 @@ def transform(
     notebook's folder relative to the package folder (where ``pipeline.py`` and
     ``_runtime.py`` sit), e.g. ``"../.."`` for ``src/PKG`` under the notebook's folder:
     ``run()`` works there unless given ``workdir``; None runs in the current folder.
+    ``inputs`` are the files and folders the notebook reads, relative to its folder: a run
+    given ``outdir`` works there and finds them as links (``INPUTS``). ``local`` says which
+    of the notebook's imported modules are its own: the package carries them in ``local/``,
+    and ``pipeline.py`` imports them from there.
     """
     expect_errors = dict(expect_errors or {})
     cells = list(nb.cells)
@@ -130,18 +138,16 @@ def transform(
             raise ValueError(f"expect_errors names cell {index}, which is not a code cell")
     ctx = _Context()
     trees = {i: _parse_cell(i, _text(c.source), ctx) for i, c in enumerate(cells) if c.cell_type == "code"}
-    names = set().union(*(identifiers(p.module) for p in trees.values()))
-    ctx.results_name = next(n for n in ("results", "_results", "nbrepro_results") if n not in names)
     ctx.plt_names = _pyplot_aliases([p.module for p in trees.values()])
 
-    sections: list[_Section] = [_Section(None)]
+    sections: list[Section] = [Section(None)]
     params_cell: int | None = None
-    injected: _Cell | None = None
+    injected: Cell | None = None
     for i, cell in enumerate(cells):
         if cell.cell_type == "markdown":
             heading = _heading(_text(cell.source))
             if heading is not None:
-                sections.append(_Section(heading))
+                sections.append(Section(heading))
         elif cell.cell_type == "code":
             role = parameters_role(cell_tags(cell))
             rewritten = _rewrite_cell(i, trees[i], expect_errors.get(i), ctx)
@@ -164,27 +170,34 @@ def transform(
     _check_names(all_cells, parameters, params_cell, ctx)
     modules = imported_modules([ast.Module(c.body, []) for c in all_cells])
     imports, defs = _hoist(all_cells)
+    imports = codegen.relative_imports(imports, local(modules))
+    writers = {d.name for d in defs if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and block_names([d]).global_writes}
+    for cell in all_cells:
+        _split(cell, writers, ctx)
 
-    steps = _step_names(sections)
-    source = "\n\n\n".join(
-        [
-            _imports_block(imports),
-            *(ast.unparse(d) for d in defs),
-            _constants_block(notebook_dir, parameters),
-            *(_step_source(name, s, ctx) for name, s in zip(steps, sections, strict=False)),
-            _run_source(parameters, steps, ctx.results_name),
-        ]
+    kept = [s for s in sections if any(_runs(c.body) for c in s.cells)]
+    steps = [Step(name, s) for name, s in zip(_step_names(kept), kept, strict=True)]
+    flow = plan(steps, [p.name for p in parameters], defs, ctx.report)
+    source = codegen.module(
+        codegen.Parts(
+            imports=imports, defs=defs, steps=steps, sections=sections, flow=flow, cells=all_cells, parameters=parameters,
+            notebook_dir=notebook_dir, inputs=inputs, plt_names=ctx.plt_names,
+        ),
+        ctx.report,
     )
+    returns = sorted({name for step in steps for name in step.returns})
     return Transformed(
-        source=_expand_comments(source, ctx.comments) + "\n",
+        source=codegen.expand_comments(source, ctx.comments) + "\n",
         parameters=parameters,
         requirements=list(dict.fromkeys(ctx.requirements)),
         rewrites=sorted(ctx.rewrites, key=lambda r: r.cell),
         imports=modules,
-        steps=steps,
+        steps=[s.name for s in steps],
         results=ctx.results,
         error_cells=sorted(expect_errors),
         has_parameters_cell=params_cell is not None,
+        explicit=sum(1 for s in steps if not s.shared),
+        returns=returns,
     )
 
 
@@ -192,7 +205,6 @@ def transform(
 class _Context:
     """What the rewriting of all cells shares and reports."""
 
-    results_name: str = "results"
     plt_names: frozenset[str] = frozenset({"plt"})
     requirements: list[str] = field(default_factory=list)
     rewrites: list[Rewrite] = field(default_factory=list)
@@ -200,25 +212,13 @@ class _Context:
     comments: list[list[str]] = field(default_factory=list)
 
     def report(self, cell: int, kind: str, detail: str) -> None:
-        self.rewrites.append(Rewrite(cell, kind, detail))
+        # Details quote the notebook's code, and the README and the console show them.
+        self.rewrites.append(Rewrite(cell, kind, redact(detail)))
 
     def comment(self, lines: list[str]) -> ast.stmt:
         """A statement that becomes comment lines in the output (ast keeps no comments)."""
         self.comments.append(lines)
-        return ast.Expr(ast.Name(_MARKER.format(len(self.comments) - 1), ast.Load()))
-
-
-@dataclass
-class _Cell:
-    index: int
-    body: list[ast.stmt]
-    expect_error: str | None
-
-
-@dataclass
-class _Section:
-    heading: str | None
-    cells: list[_Cell] = field(default_factory=list)
+        return ast.Expr(ast.Name(MARKER.format(len(self.comments) - 1), ast.Load()))
 
 
 def _text(source: str | list[str]) -> str:
@@ -280,6 +280,10 @@ class _CellRewriter(ast.NodeTransformer):
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
+        if not self.depth and isinstance(func, ast.Name) and func.id in ("exec", "eval") and len(node.args) == 1:
+            # At a notebook's top level, exec and eval work in its namespace: in a step,
+            # the module's is the one that lasts (the step's locals would be a copy).
+            node.args.append(ast.Call(ast.Name("globals", ast.Load()), [], []))
         if (isinstance(func, ast.Attribute) and func.attr == "plot") or _root_name(func) in self.ctx.plt_names:
             self.plots = True
         return self.generic_visit(node)
@@ -293,7 +297,7 @@ class _CellRewriter(ast.NodeTransformer):
             return self._display(call)
         if isinstance(call, ast.Call) and _is_show(call.func, self.ctx.plt_names):
             self.plots = True
-            return expr(f"_runtime.save_figures({'' if self.depth else self.index})")
+            return expr("_runtime.save_figures()")
         return self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> Any:
@@ -367,30 +371,119 @@ class _CellRewriter(ast.NodeTransformer):
         return [self.ctx.comment([f"nbrepro: magic not exported: {lines[0]}", *lines[1:]])]
 
     def _display(self, call: ast.Call) -> ast.stmt:
+        """``_runtime.display(...)``, which records under the running cell; the cell's own
+        calls are numbered here (``_split`` may move them out of the step)."""
         args = ", ".join(ast.unparse(a) for a in call.args)
-        if self.depth:
-            return expr(f"_runtime.display({args})")
-        for _ in call.args:
-            self.displays += 1
-            key = f"cell_{self.index}_display_{self.displays}"
-            self.ctx.results.append(ResultSpec(key, self.index, "display"))
-            self.ctx.report(self.index, "display", f"cell {self.index}: display() recorded as result {key}")
-        return expr(f"{self.ctx.results_name}.display({self.index}, {args})")
+        if not self.depth:
+            for _ in call.args:
+                self.displays += 1
+                key = f"cell_{self.index}_display_{self.displays}"
+                self.ctx.results.append(ResultSpec(key, self.index, "display"))
+        return expr(f"_runtime.display({args})")
 
 
-def _rewrite_cell(index: int, parsed: _Parsed, expect_error: str | None, ctx: _Context) -> _Cell:
+def _rewrite_cell(index: int, parsed: _Parsed, expect_error: str | None, ctx: _Context) -> Cell:
     rewriter = _CellRewriter(index, ctx)
     body = rewriter.rewrite(parsed.module.body)
+    shown = None
     last = body[-1] if body else None
     if isinstance(last, ast.Expr) and not _is_marker(last) and _shows_value(last.value, ctx) and not parsed.quiet:
-        body[-1] = expr(f"{ctx.results_name}.value({index}, {ast.unparse(last.value)})")
+        shown = last.value
+        body.pop()
         ctx.results.append(ResultSpec(f"cell_{index}", index, "value"))
-        ctx.report(index, "result", f"cell {index}: last expression recorded as result cell_{index}")
     if rewriter.plots:
         ctx.report(index, "plot", f"cell {index}: figures are saved as PNG under outdir instead of shown")
     if any(isinstance(n, ast.Name) and n.id == "get_ipython" for n in ast.walk(ast.Module(body, []))):
         ctx.report(index, "kept-magic", f"cell {index}: calls get_ipython(), which fails outside IPython")
-    return _Cell(index, body, expect_error)
+    return Cell(index, body, expect_error, shown)
+
+
+def _split(cell: Cell, writers: set[str], ctx: _Context) -> None:
+    """Keep what the cell only shows out of its step: the last expression, unless it changes
+    state (then ``_runtime.result(...)`` records it in the step), and its ``display()``
+    calls, when all of them sit at the cell's top level and nothing after them in the cell
+    changes what they show (shown at the cell's end, they must show the same). A cell that
+    failed in the notebook with code in its step keeps them there: where it failed decides
+    what it showed."""
+    i = cell.index
+    failing = cell.expect_error is not None and _runs(cell.body)
+    if failing:
+        ctx.report(
+            i, "expected-error",
+            f"cell {i} raised {cell.expect_error} when recorded: its code runs in _runtime.expected_error, which"
+            " records the error and goes on",
+        )
+    if cell.shown is not None and failing:
+        cell.body.append(expr(f"_runtime.result({ast.unparse(cell.shown)})"))
+        ctx.report(i, "result", f"cell {i}: its last expression stays in the failing cell's step, recorded as cell_{i}")
+        cell.shown = None
+    elif cell.shown is not None and _changes_state(cell.shown, writers):
+        text = ast.unparse(cell.shown)
+        cell.body.append(expr(f"_runtime.result({text})"))
+        ctx.report(i, "result", f"cell {i}: `{_short(text)}` changes state: it stays in the step, its value recorded as cell_{i}")
+        cell.shown = None
+    elif cell.shown is not None:
+        ctx.report(i, "result", f"cell {i}: last expression kept apart in SHOWN[{i}], recorded as cell_{i}")
+    calls = [n for n in scope_nodes(cell.body) if isinstance(n, ast.Call) and _is_runtime_display(n)]
+    top: list[ast.stmt] = []
+    args: list[ast.expr] = []
+    for stmt in cell.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and _is_runtime_display(stmt.value):
+            top.append(stmt)
+            args += stmt.value.args
+    keys = [r.key for r in ctx.results if r.cell == i and r.kind == "display"]
+    movable = not failing and len(top) == len(calls) and all(_unchanged_after(cell.body, s) for s in top)
+    movable = movable and not any(isinstance(a, ast.Starred) for a in args)
+    if top and movable:
+        cell.displays = args
+        cell.body = [s for s in cell.body if s not in top]
+        where = f"kept apart in DISPLAYED[{i}]"
+    else:
+        where = "recorded by _runtime.display in the step"
+    for key in keys:
+        ctx.report(i, "display", f"cell {i}: display() {where}, as {key}")
+
+
+def _changes_state(node: ast.expr, writers: set[str]) -> bool:
+    for n in ast.walk(node):
+        if isinstance(n, (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)):
+            return True
+        if isinstance(n, ast.Call):
+            if isinstance(n.func, ast.Attribute) and n.func.attr in _MUTATING:
+                return True
+            if isinstance(n.func, ast.Name) and n.func.id in ("exec", "eval"):
+                return True
+            if isinstance(n.func, ast.Name) and n.func.id in writers:
+                return True
+            if any(k.arg == "inplace" and not (isinstance(k.value, ast.Constant) and not k.value.value) for k in n.keywords):
+                return True
+    return False
+
+
+def _unchanged_after(body: list[ast.stmt], stmt: ast.stmt) -> bool:
+    """Whether no statement after ``stmt`` binds or changes (a store through it, a method
+    call on it) a name ``stmt`` reads."""
+    after = body[body.index(stmt) + 1 :]
+    if not after:
+        return True
+    changed = cell_names(ast.unparse(ast.Module(after, []))).defines
+    call = stmt.value if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) else None
+    shown = ast.Expr(ast.Tuple(list(call.args), ast.Load())) if call is not None else stmt  # what it shows, not `_runtime`
+    return not (block_names([shown]).reads & changed)
+
+
+def _is_runtime_display(call: ast.Call) -> bool:
+    return ast.unparse(call.func) == "_runtime.display"
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _runs(body: list[ast.stmt]) -> bool:
+    """Whether a body has a statement that runs (not only comments left by removed magics)."""
+    return any(not _is_marker(s) for s in body)
 
 
 def _ends_with_semicolon(source: str) -> bool:
@@ -414,7 +507,7 @@ def _shows_value(node: ast.expr, ctx: _Context) -> bool:
         return False
     if isinstance(func, ast.Attribute) and func.attr == "plot":
         return False
-    return _root_name(func) not in ctx.plt_names | {ctx.results_name, "_runtime"}
+    return _root_name(func) not in ctx.plt_names | {"_runtime"}
 
 
 def _root_name(node: ast.expr) -> str | None:
@@ -450,68 +543,13 @@ def _pyplot_aliases(modules: list[ast.Module]) -> frozenset[str]:
     return frozenset(names)
 
 
-# --- scopes and names ---------------------------------------------------------------
-
-
-class _StepScope(ast.NodeTransformer):
-    """Module-level statements moved into a function must keep their meaning there: a
-    name both annotated and declared ``global`` is a SyntaxError, and the step declares
-    every name itself."""
-
-    def _keep(self, node: ast.AST) -> ast.AST:
-        return node
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _keep
-
-    def visit_Global(self, node: ast.Global) -> None:
-        return None
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | None:
-        if not isinstance(node.target, ast.Name):
-            return node
-        return None if node.value is None else ast.copy_location(ast.Assign([node.target], node.value, None), node)
-
-
-def _is_marker(node: ast.stmt) -> bool:
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Name)
-        and _MARKER_LINE.match(node.value.id) is not None
-    )
-
-
-def _fill_empty_bodies(tree: ast.AST) -> None:
-    """Blocks left empty, or holding only comments, by removed magics get ``pass``."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module):
-            continue
-        for name in ("body", "orelse", "finalbody"):
-            block = getattr(node, name, None)
-            if not isinstance(block, list) or (name != "body" and not block):
-                continue
-            if all(_is_marker(s) for s in block):
-                block.append(ast.Pass())
-        if isinstance(node, ast.Try) and not node.handlers and not node.finalbody:
-            node.finalbody = [ast.Pass()]
-
-
-def _expand_comments(source: str, comments: list[list[str]]) -> str:
-    def lines(match: re.Match[str]) -> str:
-        indent = match.group("indent")
-        return "\n".join(f"{indent}# {line}".rstrip() for line in comments[int(match.group("n"))])
-
-    return _MARKER_LINE.sub(lines, source)
-
-
 # --- parameters, names, hoisting ----------------------------------------------------
 
 
 _LITERAL_TYPES: tuple[type, ...] = (bool, int, float, complex, str, bytes, list, dict, tuple, set)
-_CHECKABLE = frozenset(t.__name__ for t in _LITERAL_TYPES) | {"frozenset"}
-_WIDENED = {"float": ["float", "int"], "complex": ["complex", "float", "int"]}
 
 
-def _take_parameters(cell: _Cell) -> list[Parameter]:
+def _take_parameters(cell: Cell) -> list[Parameter]:
     """Parameters from the parameters cell's simple assignments, which leave the cell:
     ``run()`` sets them. A default that is not a literal stays, computed only when the
     caller passes nothing."""
@@ -536,7 +574,7 @@ def _take_parameters(cell: _Cell) -> list[Parameter]:
     return list(found.values())
 
 
-def _inject(parameters: list[Parameter], cell: _Cell, ctx: _Context) -> list[Parameter]:
+def _inject(parameters: list[Parameter], cell: Cell, ctx: _Context) -> list[Parameter]:
     """papermill's injected values as the defaults: ``papermill -p scale 5`` made the
     notebook run with ``scale = 5``, so the export does too. A declared type is kept when
     the new value fits it; a name the parameters cell lacks becomes a parameter too."""
@@ -548,7 +586,7 @@ def _inject(parameters: list[Parameter], cell: _Cell, ctx: _Context) -> list[Par
         old = merged.get(new.name)
         kind = new.type
         if old is not None and new.default is not None:
-            types = _checked_types(old.type)
+            types = checked_types(old.type)
             if types and any(type(new.default).__name__ == t for t in types):
                 kind = old.type
         merged[new.name] = Parameter(new.name, kind, new.default, new.source)
@@ -563,48 +601,14 @@ def _literal_type(value: object) -> str:
     return next((t.__name__ for t in _LITERAL_TYPES if isinstance(value, t)), "object")
 
 
-def _default_source(parameter: Parameter) -> str:
-    """The default as ``run()`` and ``PARAMETERS`` write it: a literal, or the marker
-    that lets the parameters cell compute it."""
-    try:
-        literal(parameter.source)
-    except ValueError:
-        return "_runtime.NOTEBOOK_DEFAULT"
-    return parameter.source
-
-
-def _checked_types(annotation: str) -> list[str] | None:
-    """The types ``run()`` checks a parameter against, for annotations simple enough to
-    check (builtins, their generics, ``| None``, ``Optional``); None means unchecked."""
-
-    def types(node: ast.expr) -> list[str] | None:
-        if (isinstance(node, ast.Constant) and node.value is None) or (isinstance(node, ast.Name) and node.id == "None"):
-            return ["type(None)"]
-        if isinstance(node, ast.Name) and node.id in _CHECKABLE:
-            return _WIDENED.get(node.id, [node.id])
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-            left, right = types(node.left), types(node.right)
-            return None if left is None or right is None else left + right
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
-            if node.value.id == "Optional":
-                inner = types(node.slice)
-                return None if inner is None else [*inner, "type(None)"]
-            return [node.value.id] if node.value.id in _CHECKABLE else None
-        return None
-
-    parsed = parse_expression(annotation)
-    checked = None if parsed is None else types(parsed)
-    return None if checked is None else list(dict.fromkeys(checked))
-
-
-def _check_names(cells: list[_Cell], parameters: list[Parameter], params_cell: int | None, ctx: _Context) -> None:
+def _check_names(cells: list[Cell], parameters: list[Parameter], params_cell: int | None, ctx: _Context) -> None:
     clash = RUN_KEYWORDS & {p.name for p in parameters}
     if clash:
         name = sorted(clash)[0]
         raise TransformError(f"parameter {name!r} has the name of a run() keyword; rename it in the notebook")
     names = {p.name for p in parameters}
     for cell in cells:
-        bound = bound_names(cell.body)
+        bound = set(block_names(cell.body).binds)
         reserved = bound & RESERVED
         if reserved:
             raise TransformError(
@@ -623,23 +627,26 @@ def _check_names(cells: list[_Cell], parameters: list[Parameter], params_cell: i
             )
 
 
-def _hoist(cells: list[_Cell]) -> tuple[list[ast.stmt], list[ast.stmt]]:
+def _hoist(cells: list[Cell]) -> tuple[list[ast.stmt], list[ast.stmt]]:
     """Move imports, then functions and classes, to module level: where an engineer looks
     for them, and where they exist before any step runs. A cell expected to fail keeps
     everything (the failure may be the import). A ``def`` stays in its step when its
     name is bound elsewhere too (order matters then) or when it reads, as it is defined,
-    a name that does not exist at import."""
+    a name that does not exist at import. Each moved ``def`` remembers its cell
+    (``nbrepro_cell``) for the summary."""
     bindings: dict[str, int] = {}
     for cell in cells:
         for stmt in cell.body:
-            for name in bound_names([stmt]):
+            for name in block_names([stmt]).binds:
                 bindings[name] = bindings.get(name, 0) + 1
     movable = [c for c in cells if c.expect_error is None]
     imports: list[ast.stmt] = []
     for cell in movable:
         imports += [s for s in cell.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+        for stmt in cell.body:
+            stmt.nbrepro_cell = cell.index  # type: ignore[attr-defined]
         cell.body = [s for s in cell.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
-    available = set(dir(builtins)) | bound_names(imports)
+    available = set(codegen.BUILTINS) | set(block_names(imports).binds)
     defs: list[ast.stmt] = []
     for cell in movable:
         kept: list[ast.stmt] = []
@@ -647,7 +654,7 @@ def _hoist(cells: list[_Cell]) -> tuple[list[ast.stmt], list[ast.stmt]]:
             if (
                 isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                 and bindings[stmt.name] == 1
-                and eager_names(stmt) <= available
+                and block_names([stmt]).reads <= available
             ):
                 defs.append(stmt)
                 available.add(stmt.name)
@@ -657,7 +664,30 @@ def _hoist(cells: list[_Cell]) -> tuple[list[ast.stmt], list[ast.stmt]]:
     return imports, defs
 
 
-# --- output -------------------------------------------------------------------------
+def _is_marker(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Name)
+        and MARKER_LINE.match(node.value.id) is not None
+    )
+
+
+def _fill_empty_bodies(tree: ast.AST) -> None:
+    """Blocks left empty, or holding only comments, by removed magics get ``pass``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if not isinstance(block, list) or (name != "body" and not block):
+                continue
+            if all(_is_marker(s) for s in block):
+                block.append(ast.Pass())
+        if isinstance(node, ast.Try) and not node.handlers and not node.finalbody:
+            node.finalbody = [ast.Pass()]
+
+
+# --- steps --------------------------------------------------------------------------
 
 
 def _heading(markdown: str) -> str | None:
@@ -683,103 +713,8 @@ def _slug(heading: str) -> str:
     return slug or "section"
 
 
-def _step_names(sections: list[_Section]) -> list[str]:
+def _step_names(sections: list[Section]) -> list[str]:
     width = max(2, len(str(len(sections))))
     return [
         f"step_{n:0{width}d}_{'setup' if s.heading is None else _slug(s.heading)}" for n, s in enumerate(sections, 1)
     ]
-
-
-def _imports_block(imports: list[ast.stmt]) -> str:
-    texts = list(dict.fromkeys(ast.unparse(s) for s in imports))
-    future = [t for t in texts if t.startswith("from __future__ ")]
-    rest = [t for t in texts if t not in future]
-    if "import os" not in rest:  # run()'s signature names os.PathLike
-        rest.append("import os")
-    return "\n".join([*future, *rest, "from . import _runtime"])
-
-
-def _constants_block(notebook_dir: str | None, parameters: list[Parameter]) -> str:
-    entries = [f"    {p.name!r}: {_default_source(p)}," for p in parameters]
-    table = "PARAMETERS: dict[str, object] = {" + "".join(f"\n{e}" for e in entries) + ("\n}" if entries else "}")
-    return "\n".join(
-        [
-            "# The notebook's folder, relative to this package's folder: run() works there",
-            "# unless given workdir. None: run in the current folder.",
-            f"NOTEBOOK_DIR: str | None = {notebook_dir!r}",
-            "",
-            "# The notebook's parameters (its cell tagged 'parameters') and their defaults.",
-            table,
-        ]
-    )
-
-
-def _step_source(name: str, section: _Section, ctx: _Context) -> str:
-    results = ctx.results_name
-    func = ast.parse(f"def {name}({results}: _runtime.Results) -> None:\n    pass").body[0]
-    assert isinstance(func, ast.FunctionDef)
-    doc = section.heading if section.heading is not None else "The cells before the first heading."
-    blocks: list[ast.stmt] = []
-    names: set[str] = set()
-    for cell in section.cells:
-        if not cell.body:
-            continue
-        body = [s for stmt in cell.body for s in _as_list(_StepScope().visit(stmt))]
-        names |= bound_names(body)
-        expect = f", expect_error={cell.expect_error!r}" if cell.expect_error else ""
-        block = ast.parse(f"with {results}.cell({cell.index}{expect}):\n    pass").body[0]
-        assert isinstance(block, ast.With)
-        block.body = body
-        blocks.append(block)
-    func.body = [ast.Expr(ast.Constant(doc or name)), *([ast.Global(sorted(names))] if names else []), *blocks]
-    _fill_empty_bodies(func)
-    return ast.unparse(func)
-
-
-def _as_list(node: ast.AST | list[ast.AST] | None) -> list[ast.stmt]:
-    if node is None:
-        return []
-    return node if isinstance(node, list) else [node]  # type: ignore[list-item, return-value]
-
-
-def _annotation(text: str) -> str:
-    """Annotations beyond builtins are quoted: they may name a class the notebook defines
-    in a step, which does not exist yet when ``run`` is defined."""
-    return text if text == "object" or _checked_types(text) is not None else repr(text)
-
-
-def _run_source(parameters: list[Parameter], steps: list[str], results: str) -> str:
-    path = "str | os.PathLike[str] | None"
-    signature = [
-        *(f"    {p.name}: {_annotation(p.type)} = {_default_source(p)}," for p in parameters),
-        f"    workdir: {path} = None,",
-        f"    outdir: {path} = None,",
-    ]
-    checks = []
-    for p in parameters:
-        types = _checked_types(p.type)
-        if types:
-            checks.append(f"    _runtime.check_type({p.name!r}, {p.name}, {', '.join(types)})")
-    if parameters:
-        checks.append(f"    _runtime.set_parameters(globals(), {', '.join(f'{p.name}={p.name}' for p in parameters)})")
-    calls = [f"        {step}({results})" for step in steps] or ["        pass"]
-    return "\n".join(
-        [
-            "def run(",
-            "    *,",
-            *signature,
-            ") -> dict[str, object]:",
-            '    """Run the notebook\'s code in order; return its results by key.',
-            "",
-            "    Parameters become module globals, as papermill injects them. The code runs in",
-            "    ``workdir`` (default: NOTEBOOK_DIR) and saves figures under ``outdir`` (default:",
-            "    not saved). ``_runtime.last_results()`` has each cell's captured output.",
-            '    """',
-            *checks,
-            "    _runtime.set_outdir(outdir)",
-            f"    {results} = _runtime.Results()",
-            "    with _runtime.workdir(workdir, default=NOTEBOOK_DIR):",
-            *calls,
-            f"    return {results}.values",
-        ]
-    )

@@ -69,7 +69,8 @@ class CellItem(pytest.Item):
             reason = "tagged nbrepro:skip-compare" if entry and entry["status"] == "skipped" else "no recorded run of this cell"
             pytest.skip(reason)
         if entry["status"] != "reproduced":
-            raise CellDiffers(entry["status"], entry["causes"], entry["diff"])
+            # A failed or not-run cell has no diff: its reason says why (timeout after 1 s).
+            raise CellDiffers(entry["status"], entry["causes"], entry.get("reason") or entry["diff"])
         if report.get("failure"):
             raise CellDiffers("failed", entry["causes"], report["failure"])
 

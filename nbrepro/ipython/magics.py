@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
+from ..capture.seeds import seeded_at_import
 from .status import StatusReport
 
 if TYPE_CHECKING:
@@ -87,7 +89,9 @@ class NbreproMagics(Magics):
             done = self.recorder.seed(int(value))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        print(f"nbrepro: seeded {', '.join(done)} with {value}")
+        later = seeded_at_import(sys.modules)
+        print(f"nbrepro: seeded {_and(list(done))} with {value}"
+              + (f"; {_and(later)} will be seeded with it when imported" if later else ""))
 
     def _cmd_track(self, path: str) -> None:
         try:
@@ -95,3 +99,7 @@ class NbreproMagics(Magics):
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
         print(f"nbrepro: tracking {shown}")
+
+
+def _and(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)

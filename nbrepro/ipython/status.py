@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable
 from typing import Any
 
 from ..record import is_unavailable
+from ..record.display import cell_label, data_verb, duration
 from ..recorder import Recorder
 
 
@@ -30,12 +32,16 @@ class StatusReport:
             notebook = recorder.notebook_override
         rows.append(("notebook", notebook or "not named by the frontend (verify, export and stamp find it by its cells)"))
         if last:
+            cell = last["cell"]
             rows += [
-                ("last cell", f"[{last['cell'].get('execution_count')}] {last['status']}, {last['duration_s']:.3f} s"),
+                ("last cell", f"{cell_label(cell.get('execution_count'), cell.get('index'))} {last['status']}, {duration(last['duration_s'])}"),
+                ("seeds", _summarize(last.get("seeds"), _seeds)),
+                ("data", _summarize(last.get("data"), _data)),
                 ("git", _summarize(last.get("git"), _git)),
                 ("environment", _summarize(last.get("env"), _env)),
                 ("hardware", _summarize(last.get("hardware"), _hardware)),
             ]
+        rows.append(("stamp on save", _stamp_on_save()))
         for kind, message in sorted(recorder.guard.faults.items()):
             rows.append((f"problem: {kind}", message))
         return cls(rows)
@@ -53,12 +59,33 @@ class StatusReport:
         return f"<table class='nbrepro-status'><caption>nbrepro</caption>{body}</table>"
 
 
-def _summarize(part: Any, describe: Callable[[dict[str, Any]], str]) -> str:
-    if not isinstance(part, dict):
+def _summarize(part: Any, describe: Callable[[Any], str]) -> str:
+    if part is None:
         return "not captured"
     if is_unavailable(part):
         return f"unavailable: {part['unavailable']}"
     return describe(part)
+
+
+def _seeds(part: dict[str, Any]) -> str:
+    given = ", ".join(f"{k} {v}" for k, v in (part.get("set") or {}).items())
+    unseeded = ", ".join(part.get("unseeded") or [])
+    drew = f"drew from unseeded {unseeded} (its results change from run to run)" if unseeded else "no unseeded draw"
+    return f"last cell: {'set ' + given if given else 'no seed set'}; {drew}"
+
+
+def _data(part: list[dict[str, Any]]) -> str:
+    shown = [f"{data_verb(e)} {e['path']}" for e in part]
+    more = f" and {len(shown) - 6} more" if len(shown) > 6 else ""
+    return "last cell: " + (", ".join(shown[:6]) + more if shown else "no file read or written")
+
+
+def _stamp_on_save() -> str:
+    # nbrepro.server sets this in the Jupyter server's environment when the server loads
+    # it; the kernels that server starts inherit it (jupyter_server passes its os.environ).
+    if os.environ.get("NBREPRO_STAMP_ON_SAVE") == "1":
+        return "on: the Jupyter server stamps each notebook it saves"
+    return "off (enable it with c.ServerApp.jpserver_extensions = {\"nbrepro.server\": True})"
 
 
 def _git(part: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ class CellFacts:
     data: list[dict[str, Any]] = field(default_factory=list)
     seeds_set: dict[str, Any] = field(default_factory=dict)
     unseeded: list[str] = field(default_factory=list)
+    rng_start: dict[str, dict[str, Any]] = field(default_factory=dict)  # global RNG states at the start (rng blobs)
     imported: dict[str, str] = field(default_factory=dict)  # every distribution loaded by then
     imported_here: dict[str, str] | None = None  # those first loaded by this cell's run (None: not known)
     local_modules: dict[str, str] = field(default_factory=dict)
@@ -70,32 +71,9 @@ class SessionFacts:
         }
         cells = {}
         for index, cell in self.cells.items():
-            entry = {k: v for k, v in asdict(cell).items() if k not in ("outputs", "index")}
+            entry = {k: v for k, v in asdict(cell).items() if k not in ("outputs", "index", "rng_start")}
             cells[index] = entry
         return top, cells
-
-    @classmethod
-    def from_stamp(cls, nb: nbformat.NotebookNode) -> SessionFacts | None:
-        top = (nb.metadata or {}).get("nbrepro")
-        if not isinstance(top, Mapping) or top.get("schema") != STAMP_SCHEMA:
-            return None
-        facts = cls(
-            source="stamp",
-            session_id=top.get("session_id"),
-            order=list(top.get("order") or []),
-            params=dict(top.get("params") or {}),
-            git=dict(top.get("git") or {}),
-            hardware=dict(top.get("hardware") or {}),
-            pythonhashseed=top.get("pythonhashseed"),
-            match=dict(top.get("match") or {}),
-        )
-        for index, cell in enumerate(nb.cells):
-            entry = (cell.get("metadata") or {}).get("nbrepro")
-            if cell.cell_type != "code" or not isinstance(entry, Mapping):
-                continue
-            known = {k: entry[k] for k in CellFacts.__dataclass_fields__ if k in entry and k not in ("index", "outputs")}
-            facts.cells[index] = CellFacts(index=index, **known)
-        return facts
 
 
 def saved_outputs_only(nb: nbformat.NotebookNode) -> SessionFacts:
@@ -156,6 +134,7 @@ def from_records(
             data=[e for e in rec.get("data") or [] if isinstance(e, dict)] if isinstance(rec.get("data"), list) else [],
             seeds_set=dict(seeds.get("set") or {}),
             unseeded=list(seeds.get("unseeded") or []),
+            rng_start=_rng_states(seeds, get_blob) if with_outputs else {},
             imported=imported,
             imported_here=here,
             local_modules=dict(env.get("local_modules") or {}),
@@ -170,6 +149,15 @@ def _part(record: Mapping[str, Any], key: str) -> dict[str, Any]:
     """A record's part, or {} when it is missing or not an object (an older record)."""
     part = record.get(key)
     return part if isinstance(part, dict) else {}
+
+
+def _rng_states(seeds: Mapping[str, Any], get_blob: GetBlob) -> dict[str, dict[str, Any]]:
+    """The restorable RNG states a cell started with (``seeds.start``), those the store has."""
+    start = seeds.get("start")
+    if not isinstance(start, dict):
+        return {}
+    found = {name: get_blob(blob) for name, blob in start.items() if isinstance(blob, str)}
+    return {name: state for name, state in found.items() if isinstance(state, dict)}
 
 
 def _stored_outputs(part: Mapping[str, Any], get_blob: GetBlob) -> list[dict[str, Any]] | None:

@@ -12,6 +12,8 @@ capture side needs to fill in papermill's output path the way papermill does), w
 notion of a literal (``literal``).
 
 Loaded with the extension (the recorder reads parameters cells): stdlib only, no nbformat.
+Recorded values are redacted (``assignments``): they reach the store, the stamp and verify's
+causes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from .._errors import UsageError
+from ..record.redact import redact_value
 
 PARAMETERS_TAG = "parameters"  # the notebook's own parameters cell
 INJECTED_TAG = "injected-parameters"  # the cell papermill injected after it
@@ -105,7 +108,9 @@ def simple_assignment(stmt: ast.stmt) -> tuple[str, ast.expr, ast.expr | None] |
 
 
 def assignments(source: str) -> dict[str, Any]:
-    """``name = literal`` and ``name: type = literal`` at the top level, in order.
+    """``name = literal`` and ``name: type = literal`` at the top level, in order, as a
+    record holds them: a value whose name says it is a secret is ``REDACTED``, and secrets
+    in the others are redacted (``nbrepro.record.redact.redact_value``).
 
     A value that is not a literal, or not JSON (records are JSON), is kept as its source
     text in ``{"expr": "..."}``.
@@ -126,6 +131,7 @@ def assignments(source: str) -> dict[str, Any]:
             out[name] = {"expr": ast.unparse(value)}
         if not _json_safe(out[name]):
             out[name] = {"expr": ast.unparse(value)}
+        out[name] = redact_value(name, out[name])
     return out
 
 

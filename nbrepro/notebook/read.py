@@ -9,23 +9,43 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
-import sys
 import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nbformat
 
-from .._errors import NotebookError
+from .._errors import NotebookError, NotebookRepaired
+
+# Deeper than any notebook a tool writes (widget state and JSON outputs stay far below it),
+# and shallow enough that every recursive reader after this one (nbformat's, deepcopy, the
+# canonical JSON of outputs) stays inside Python's recursion limit.
+MAX_DEPTH = 100
+
+
+class NotebookFile(NamedTuple):
+    nb: nbformat.NotebookNode
+    raw: dict[str, Any]  # the file's JSON as it is
+    text: str  # the file's text
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     """The notebook at ``path`` as nbformat v4; a ``NotebookError`` (exit 2) if it is not one."""
+    return read_notebook_json(path).nb
+
+
+def read_notebook_json(path: str | Path) -> NotebookFile:
+    """The notebook at ``path`` as nbformat v4, with the file's JSON and text as they are
+    (for a writer that must change nothing else: nbformat repairs cell ids in what it reads).
+
+    Repaired cell ids are said in one ``NotebookRepaired`` warning; the CLI prints it as one
+    line, or folds it into the error line when the command then fails."""
     p = Path(path)
     if not p.exists():
         raise NotebookError(f"{path}: no such file")
@@ -43,13 +63,9 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    major = raw.get("nbformat") if isinstance(raw, dict) else None
-    if isinstance(major, int) and major < 4:
-        # nbformat would upgrade it in memory; stamp would then rewrite the file as v4, and
-        # cell ids, parameters tags and recorded positions do not exist before v4.
-        raise NotebookError(
-            f"{path}: nbformat {major} notebook; convert it first: jupyter nbconvert --to notebook --nbformat 4 {path}"
-        )
+    except RecursionError:
+        raise NotebookError(f"{path}: not a Jupyter notebook (JSON nested more than {MAX_DEPTH} levels deep)") from None
+    _check_structure(path, text, raw)
     with warnings.catch_warnings(), _quiet_nbformat():
         # nbformat warns (several lines each) about the ids it adds or repairs: said in one line below
         warnings.simplefilter("ignore")
@@ -63,8 +79,49 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         except nbformat.ValidationError as exc:
             raise NotebookError(f"{path}: not a valid notebook ({_first_line(exc)})") from None
     if repaired:
-        print(f"nbrepro: warning: {path}: {repaired}, as Jupyter does when it opens it", file=sys.stderr)
-    return nb
+        warnings.warn(f"{path}: {repaired}, as Jupyter does when it opens it", NotebookRepaired, stacklevel=2)
+    return NotebookFile(nb, raw, text)
+
+
+def _check_structure(path: str | Path, text: str, raw: Any) -> None:
+    """What nbformat would not refuse but get wrong: without a top-level ``nbformat`` it
+    reads the file as version 1 and drops every source; an old version it upgrades (stamp
+    would then rewrite the file); lone surrogates it keeps, and writing them fails later."""
+    if not isinstance(raw, dict):
+        raise NotebookError(f"{path}: not a Jupyter notebook (its JSON is not an object)")
+    major = raw.get("nbformat")
+    if not isinstance(major, int) or isinstance(major, bool):
+        raise NotebookError(f"{path}: not a Jupyter notebook (no integer \"nbformat\" version at its top level)")
+    if major < 4:
+        # cell ids, parameters tags and recorded positions do not exist before v4
+        raise NotebookError(
+            f"{path}: nbformat {major} notebook; convert it first: jupyter nbconvert --to notebook --nbformat 4 {path}"
+        )
+    if _depth_over(raw, MAX_DEPTH):
+        raise NotebookError(f"{path}: not a Jupyter notebook (JSON nested more than {MAX_DEPTH} levels deep)")
+    if _SURROGATE_ESCAPE.search(text):  # only an escape can put one there: the text itself is UTF-8
+        try:
+            json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise NotebookError(f"{path}: not a Jupyter notebook (a string holds a lone surrogate, not text)") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` deep (iterative: a recursive
+    walk would itself fail on what it is meant to catch)."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                todo.append((child, depth + 1))
+    return False
 
 
 # -- nbformat, typed: its functions carry no annotations ------------------------------------

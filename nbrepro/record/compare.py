@@ -51,14 +51,14 @@ _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 # Applied in order; each pattern sees the text the earlier ones left.
 _VOLATILE: list[tuple[re.Pattern[str], str]] = [
     # %%time / %time: "CPU times: user 1.2 ms, sys: 0 ns, total: 1.2 ms" and "Wall time: 3 s"
-    (re.compile(r"^(CPU times|Wall time):.*$", re.M), r"\1: <duration>"),
+    (re.compile(r"^(CPU times|Wall time):.*$", re.MULTILINE), r"\1: <duration>"),
     # %timeit: "1.23 µs ± 4.5 ns per loop (mean ± std. dev. of 7 runs, 100,000 loops each)"
     (
-        re.compile(r"^.+ ± .+ per loop \(mean ± std\. dev\. of [\d,]+ runs?, [\d,]+ loops? each\)$", re.M),
+        re.compile(r"^.+ ± .+ per loop \(mean ± std\. dev\. of [\d,]+ runs?, [\d,]+ loops? each\)$", re.MULTILINE),
         "<duration> ± <duration> per loop (mean ± std. dev. of <n> runs, <n> loops each)",
     ),
-    (re.compile(r"^[\d,]+ loops?, best of \d+: .+ per loop$", re.M), "<n> loops, best of <n>: <duration> per loop"),
-    (re.compile(r"^The slowest run took [\d.]+ times longer", re.M), "The slowest run took <n> times longer"),
+    (re.compile(r"^[\d,]+ loops?, best of \d+: .+ per loop$", re.MULTILINE), "<n> loops, best of <n>: <duration> per loop"),
+    (re.compile(r"^The slowest run took [\d.]+ times longer", re.MULTILINE), "The slowest run took <n> times longer"),
     # tqdm: "[00:01<00:00,  9.98it/s]", "[00:03, 1.21s/it, loss=0.1]"
     (
         re.compile(r"\[\d+:\d\d(?::\d\d)?(?:<[\d:?]+)?, *(?:\?|[\d.]+) ?(?:[A-Za-z]+/s|s/[A-Za-z]+)[^\]\n]*\]"),
@@ -78,6 +78,7 @@ _VOLATILE: list[tuple[re.Pattern[str], str]] = [
 _NUMBER = re.compile(
     r"((?<![\w.])[-+]?(?:(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|(?i:nan|inf(?:inity)?))(?!\w|\.\d))"
 )
+_SPACE = re.compile(r"\s+")
 _SET_LINE = re.compile(r"^\{.*\}$|^frozenset\(\{.*\}\)$")
 
 
@@ -101,6 +102,13 @@ def normalize_text(text: str) -> str:
     for pattern, placeholder in _VOLATILE:
         text = pattern.sub(placeholder, text)
     return "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
+
+
+def stable_text(text: str) -> str:
+    """What stays of ``text`` when its numbers came from a random generator whose state is
+    not known: the comparable text with every number masked and whitespace dropped (a
+    column's width follows its numbers). Types, dtypes, labels and layout still compare."""
+    return _SPACE.sub("", _NUMBER.sub("<n>", _comparable(text)))
 
 
 def _last_rewrite(line: str) -> str:

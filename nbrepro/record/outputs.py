@@ -10,7 +10,7 @@ secrets are redacted, and base64 images lose their line breaks. ``items`` then g
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from .compare import BASE64_MIMES
@@ -33,16 +33,18 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else canonical_json(value)
 
 
-def _clean(mime: str, value: Any) -> Any:
+def _clean(mime: str, value: Any, known: Collection[str]) -> Any:
     if mime in BASE64_MIMES:
         return "".join(as_text(value).split())
     if isinstance(value, (str, list)):
-        return redact(as_text(value))
+        return redact(as_text(value), known)
     return value  # JSON data: kept as is
 
 
-def canonical(outputs: Iterable[Mapping[str, Any]]) -> list[Output]:
-    """nbformat-shaped outputs, coalesced and cleaned; transient fields dropped."""
+def canonical(outputs: Iterable[Mapping[str, Any]], known: Collection[str] = ()) -> list[Output]:
+    """nbformat-shaped outputs, coalesced and cleaned; transient fields dropped. ``known``:
+    secret values to redact wherever they appear (``redact.assigned_secrets`` of the code that
+    ran), so a recorded cell and its rerun are redacted alike."""
     out: list[Output] = []
     run: dict[str, Output] = {}  # the streams of the current run of consecutive stream outputs
     for o in outputs:
@@ -59,15 +61,15 @@ def canonical(outputs: Iterable[Mapping[str, Any]]) -> list[Output]:
         out.extend(run[n] for n in sorted(run, key=_stream_order))
         run = {}
         if kind in ("display_data", "execute_result"):
-            data = {mime: _clean(mime, value) for mime, value in sorted((o.get("data") or {}).items())}
+            data = {mime: _clean(mime, value, known) for mime, value in sorted((o.get("data") or {}).items())}
             out.append({"output_type": kind, "data": data})
         elif kind == "error":
-            out.append({"output_type": "error", "ename": str(o.get("ename", "")), "evalue": redact(str(o.get("evalue", "")))})
+            out.append({"output_type": "error", "ename": str(o.get("ename", "")), "evalue": redact(str(o.get("evalue", "")), known)})
     out.extend(run[n] for n in sorted(run, key=_stream_order))
     for o in out:  # redacted once whole, so a secret split across two writes is still found
         if o["output_type"] == "stream":
             text = _OWN_LINES.sub("", o["text"]) if o["name"] == "stderr" else o["text"]
-            o["text"] = redact(text)
+            o["text"] = redact(text, known)
     return [o for o in out if o["output_type"] != "stream" or o["text"]]
 
 

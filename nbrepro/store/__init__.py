@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from . import recovery
 from .base import Store
 from .memory import MemoryStore
 from .sqlite import DB_NAME, SQLiteStore, StoreCorrupt, StoreLocked, move_aside
@@ -16,11 +17,15 @@ def open_store(folder: Path, warn: Callable[[str, str], None]) -> Store:
     """The SQLite store in ``folder``, made on first use.
 
     A corrupt database is moved aside to ``.bak`` and a new one started, with a warning.
-    Other failures propagate as ``StoreError`` for the caller to fall back on.
+    Other failures propagate as ``StoreError`` for the caller to fall back on. Records an
+    earlier kernel left in a recovery file are merged (see ``recovery``); faults found later,
+    mid-session, go to ``warn`` too.
     """
     try:
-        return SQLiteStore(folder)
+        store = SQLiteStore(folder, warn=warn)
     except StoreCorrupt as exc:
         backup = move_aside(Path(folder) / DB_NAME)
         warn("store", f"{exc}; moved it to {backup.name} and started a new store")
-        return SQLiteStore(folder)
+        store = SQLiteStore(folder, warn=warn)
+    recovery.merge(store, Path(folder), warn)
+    return store

@@ -119,13 +119,21 @@ class Store(ABC):
             out["data"] = [{**e, "tree": (self.get_blob(e["hash"]) or {}).get("files")} if _is_tree(e) else e for e in data]
         return out
 
+    def marks(self) -> list[dict[str, Any]]:
+        """The markers ``nbrepro gc`` left for pruned ranges of the chain, in seq order."""
+        return []
+
     def check(self) -> list[str]:
         """Breaks in the hash chain and blobs whose content no longer matches their id."""
         records = self.records()
-        problems = chain.check(records, self.head())
+        items = sorted([*records, *self.marks()], key=chain.seq_of)
+        return [*chain.check(items, self.head()), *self._blob_problems(records)]
+
+    def _blob_problems(self, records: list[dict[str, Any]]) -> list[str]:
+        problems: list[str] = []
         seen: set[str] = set()
         for rec in records:
-            for part, blob_id in _blob_refs(rec):
+            for part, blob_id in blob_refs(rec):
                 if blob_id not in seen:
                     seen.add(blob_id)
                     blob = self.get_blob(blob_id)
@@ -141,7 +149,9 @@ def _is_tree(entry: Any) -> bool:
     return isinstance(entry, dict) and entry.get("seen_by") == "track" and str(entry.get("path", "")).endswith("/")
 
 
-def _blob_refs(record: dict[str, Any]) -> list[tuple[str, str]]:
+def blob_refs(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (part, blob id) pairs a record refers to: env, hardware, tracked trees, outputs,
+    the RNG states a cell started with."""
     refs = [(part, (record.get(part) or {}).get("id")) for part in ("env", "hardware")]
     data = record.get("data")
     if isinstance(data, list):
@@ -149,4 +159,7 @@ def _blob_refs(record: dict[str, Any]) -> list[tuple[str, str]]:
     outputs = record.get("outputs")
     if isinstance(outputs, dict):
         refs.extend(("output", item.get("blob")) for item in outputs.get("items", ()))
+    start = (record.get("seeds") or {}).get("start") if isinstance(record.get("seeds"), dict) else None
+    if isinstance(start, dict):
+        refs.extend(("rng", blob_id) for blob_id in start.values() if isinstance(blob_id, str))
     return [(part, blob_id) for part, blob_id in refs if blob_id]

@@ -62,27 +62,62 @@ def _scalar(value: Any) -> str:
     return canonical_json(value)
 
 
-def check(records: Iterable[dict[str, Any]], head: tuple[int, str | None] | None = None) -> list[str]:
+PRUNED = "nbrepro.pruned/1"
+
+
+def is_marker(item: dict[str, Any]) -> bool:
+    """Whether a chain item is the marker ``nbrepro gc`` leaves for a pruned range, not a record."""
+    return item.get("schema") == PRUNED
+
+
+def link(item: dict[str, Any]) -> str | None:
+    """The hash the next item's ``prev_hash`` names: a record's own, or for a pruned range the
+    hash of its last record (so the records after it keep their hashes)."""
+    return item.get("last_hash") if is_marker(item) else item.get("hash")
+
+
+def seq_of(item: dict[str, Any]) -> int:
+    """An item's seq as a sort key (0 where an edit left none)."""
+    seq = item.get("seq")
+    return seq if isinstance(seq, int) else 0
+
+
+def check(
+    items: Iterable[dict[str, Any]], head: tuple[int, str | None] | None = None, header_seq: int | None = None
+) -> list[str]:
     """Every break in the chain, as one line each; an empty list means the chain is whole.
 
-    ``records`` come in stored order. ``head`` is the (seq, hash) the store remembers as its
-    last record, which catches a deletion at the end of the chain.
+    ``items`` are the records and pruned-range markers in seq order. ``head`` is the (seq,
+    hash) the store remembers as its last item and ``header_seq`` the seq it also writes into
+    the database header: either running ahead of the items means items were removed from
+    the end. Neither is trusted on its own: both are compared with the items.
     """
     problems: list[str] = []
     prev: str | None = None
     expected_seq = 1
     last: tuple[int, str | None] = (0, None)
-    for rec in records:
-        seq = rec.get("seq")
-        if seq != expected_seq:
-            problems.append(f"seq {seq}: expected seq {expected_seq} (a record was deleted or reordered)")
-        if rec.get("prev_hash") != prev:
-            problems.append(f"seq {seq}: prev_hash does not match the record before it")
-        if record_hash(rec) != rec.get("hash"):
-            problems.append(f"seq {seq}: hash does not match its content (the record was edited)")
-        prev = rec.get("hash")
+    for item in items:
+        seq = item.get("seq")
+        marker = is_marker(item)
+        first = item.get("first_seq") if marker else seq
+        name = f"pruned seq {first}-{seq}" if marker else f"seq {seq}"
+        if marker and not (isinstance(first, int) and isinstance(seq, int) and first <= seq):
+            problems.append(f"{name}: not a valid pruned range")
+        if first != expected_seq:
+            problems.append(f"{name}: expected seq {expected_seq} (a record was deleted or reordered)")
+        if item.get("prev_hash") != prev:
+            problems.append(f"{name}: prev_hash does not match the record before it")
+        if record_hash(item) != item.get("hash"):
+            what = "marker" if marker else "record"
+            problems.append(f"{name}: hash does not match its content (the {what} was edited)")
+        prev = link(item)
         expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
-        last = (seq if isinstance(seq, int) else 0, rec.get("hash"))
+        last = (seq if isinstance(seq, int) else 0, prev)
     if head is not None and head != last:
         problems.append(f"the store's head is seq {head[0]} but the last record is seq {last[0]} (records were removed)")
+    if header_seq is not None and header_seq > last[0]:
+        problems.append(
+            f"the database header says the chain reached seq {header_seq} but the last record is seq {last[0]}"
+            " (records were removed)"
+        )
     return problems

@@ -3,13 +3,15 @@
 The recorded side is the latest session of the notebook in the store, else the stamp in the
 notebook's metadata, else the saved outputs alone (then no cause can be named). The rerun
 runs a copy (the input is never written) in a fresh ipykernel with nbrepro loaded into a
-temporary store, with the recorded ``PYTHONHASHSEED`` and any ``-p`` parameters injected the
-way papermill injects them.
+temporary store, with the recorded ``PYTHONHASHSEED``, the global RNG states each recorded cell
+started with set again before it, and any ``-p`` parameters injected the way papermill
+injects them.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -24,16 +26,27 @@ from ..capture.files import FileHashes
 from ..notebook.facts import SessionFacts, from_records
 from ..notebook.params import INJECTED_TAG, assignments, cell_tags, injected_source, injection_point, is_parameters_cell
 from ..notebook.read import new_code_cell, read_notebook
-from ..notebook.recorded import recorded_side
+from ..notebook.recorded import checked_stamp, recorded_side
+from ..notebook.stamp_format import Stamp
 from ..project import find_root
 from ..record import outputs as canon
 from ..record.compare import SKIP_TAG, compare
-from ..record.hashing import hash_text
 from ..record.match import CellMatcher
+from ..record.redact import secrets_of
 from ..store import SQLiteStore
-from . import flow
-from .causes import CauseFinder, upstream_of
-from .verdict import VERIFY_SCHEMA, Cause, CellVerdict, DataHashes, Environment, Status, Verdict, VerifyReport, Versions
+from .causes import CauseFinder
+from .verdict import (
+    VERIFY_SCHEMA,
+    Cause,
+    CellVerdict,
+    DataHashes,
+    Environment,
+    StampCheck,
+    Status,
+    Verdict,
+    VerifyReport,
+    Versions,
+)
 
 _LOADS_NBREPRO = re.compile(r"^\s*%(?:re)?load_ext\s+nbrepro\b", re.M)
 
@@ -73,16 +86,17 @@ def rerun_copy(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> tuple[nb
 def verify(
     path: str | Path, *, params: Mapping[str, Any] | None = None, timeout: int = 600,
     kernel_name: str = "python3", on_cell: Callable[[int, int], None] | None = None,
-    session: str | None = None,
+    session: str | None = None, start_timeout: int = 60,
 ) -> tuple[VerifyReport, Rerun]:
     """Rerun and compare. Returns (the JSON report, what the HTML page shows besides)."""
-    from ..notebook.kernel import check_kernel, execute
+    from ..notebook.kernel import RunStopped, check_kernel, execute
 
     path = Path(path)
     nb = read_notebook(path)
     check_kernel(kernel_name)
     root = find_root(path.resolve().parent)
     recorded, provenance = recorded_side(nb, path, session)
+    stamp = checked_stamp(nb, path)
     _check_params(nb, path, recorded, params or {})
     run_nb, origin = rerun_copy(nb, params or {})
     loads_itself = any(c.cell_type == "code" and _LOADS_NBREPRO.search(c.source) for c in nb.cells)
@@ -94,21 +108,87 @@ def verify(
         if on_cell is not None:
             on_cell(done["n"], code_total)
 
-    failure = None
+    stopped = None
     with tempfile.TemporaryDirectory(prefix="nbrepro-verify-") as tmp:
         env = {"JPY_SESSION_NAME": str(path.resolve()), "NBREPRO_DIR": tmp}
         if recorded.pythonhashseed and recorded.pythonhashseed.isdigit():
             env["PYTHONHASHSEED"] = recorded.pythonhashseed
         try:
             execute(
-                run_nb, path.resolve().parent, env=env, timeout=timeout, kernel_name=kernel_name,
-                extra_arguments=[] if loads_itself else ["--ext=nbrepro"], on_cell_executed=progress,
+                run_nb, path.resolve().parent, env=env, timeout=timeout, start_timeout=start_timeout,
+                kernel_name=kernel_name, extra_arguments=[] if loads_itself else ["--ext=nbrepro"],
+                on_cell_executed=progress, before_cell=_rng_replay(recorded, origin),
             )
-        except Exception as exc:  # noqa: BLE001 - a dead kernel or a timeout is a verdict, not a crash
-            failure = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        except RunStopped as exc:  # a timeout, a dead kernel: a verdict, not a crash
+            stopped = exc
         rerun_facts = _rerun_facts(run_nb, origin, nb, Path(tmp))
     rerun = Rerun(nb, run_nb, origin, recorded)
-    return _compare(rerun, rerun_facts, path, root, provenance, failure), rerun
+    if stopped is None:
+        return _with_stamp(_compare(rerun, rerun_facts, path, root, provenance, None), stamp, recorded), rerun
+    at = origin[stopped.cell] if stopped.cell is not None else None
+    where = f"cell {at}" if at is not None else ("the injected parameters cell" if stopped.cell is not None else "")
+    report = _compare(rerun, rerun_facts, path, root, provenance, f"{where}: {stopped.reason}" if where else stopped.reason)
+    _mark_stopped(report["cells"], at, origin[stopped.cell + 1:] if stopped.cell is not None else origin,
+                  stopped.reason, f"the rerun stopped at {where}" if where else stopped.reason)
+    return _with_stamp(report, stamp, recorded), rerun
+
+
+def _rng_replay(recorded: SessionFacts, origin: list[int | None]) -> Callable[[int], str | None]:
+    """Code setting the global RNGs to the states the recorded cell started with, run silently
+    just before it, so that a cell that drew without a seed draws the same numbers again."""
+
+    def code(index: int) -> str | None:
+        at = origin[index] if index < len(origin) else None
+        states = recorded.cells[at].rng_start if at in recorded.cells else None
+        if not states:
+            return None
+        rng = "__import__('nbrepro.record.rng', fromlist=['apply'])"
+        return f"{rng}.apply(__import__('json').loads({json.dumps(states)!r}))"
+
+    return code
+
+
+def _with_stamp(report: VerifyReport, stamp: Stamp | None, recorded: SessionFacts) -> VerifyReport:
+    """The stamp's own finding: its state, and each alteration named on the cell it concerns
+    (which then differs, where the stamp is what the cell was compared with). An altered
+    stamp is never ``reproduced``."""
+    if stamp is None:
+        return report
+    altered = "; ".join(detail for _, detail in stamp.findings)
+    detail = f"stamp altered: {altered}" if altered else _STAMP_STATES[stamp.state]
+    report["stamp"] = StampCheck(state=stamp.state, detail=detail)
+    if altered or recorded.source == "stamp":
+        report["recorded"] += f" ({detail})"
+    for cell in report["cells"]:
+        for index, what in stamp.findings:
+            if index == cell["index"]:
+                cell["causes"].append({"kind": "stamp", "detail": f"stamp altered: {what}"})
+                if recorded.source == "stamp" and cell["status"] == "reproduced":
+                    cell["status"] = "differs"
+    if altered and report["verdict"] == "reproduced":
+        report["verdict"] = "differs"
+    return report
+
+
+_STAMP_STATES = {
+    "intact": "stamp intact: it matches its seal",
+    "unsigned": "unsigned stamp: written before stamps were sealed, so edits to it cannot be found",
+}
+
+
+def _mark_stopped(cells: list[CellVerdict], at: int | None, after: list[int | None], reason: str, not_run: str) -> None:
+    """The cell the rerun stopped at is ``failed`` with the reason (``timeout after 1 s``), the
+    cells after it ran not at all: ``not-run``, saying where the rerun stopped. Neither has
+    causes or a diff: the outputs, partial or none, are not the cell's."""
+    later = {o for o in after if o is not None}
+    for cell in cells:
+        if cell["index"] == at:
+            cell["status"], cell["reason"] = "failed", reason
+        elif cell["index"] in later:
+            cell["status"], cell["reason"] = "not-run", not_run
+        else:
+            continue
+        cell["causes"], cell["diff"] = [], ""
 
 
 def _check_params(nb: nbformat.NotebookNode, path: Path, recorded: SessionFacts, params: Mapping[str, Any]) -> None:
@@ -145,12 +225,13 @@ def _compare(
 ) -> VerifyReport:
     nb, recorded = ran.nb, ran.recorded
     sources = [c.source if c.cell_type == "code" else "" for c in nb.cells]
-    deps = flow.dependencies(sources)
-    hashes = FileHashes()
-    finder = CauseFinder(
-        recorded, rerun, {i: hash_text(s) for i, s in enumerate(sources) if nb.cells[i].cell_type == "code"},
-        root, hashes.get,
-    )
+    # Redacted in the outputs as the recorder redacts them; the rerun's sources hold -p values too.
+    secrets = secrets_of(c.source for c in ran.run_nb.cells if c.cell_type == "code")
+    params_cells = {
+        i: set(assignments(c.source)) for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and is_parameters_cell(c.source, cell_tags(c))
+    }
+    finder = CauseFinder(recorded, rerun, sources, root, path.resolve().parent, FileHashes().get, params_cells)
     executed = {o: c for o, c in zip(ran.origin, ran.run_nb.cells, strict=True) if o is not None}
     cells: list[CellVerdict] = []
     for index, cell in enumerate(nb.cells):
@@ -166,8 +247,8 @@ def _compare(
         elif rec is None:
             status = "new"
         else:
-            before = rec.outputs if rec.outputs is not None else canon.canonical(cell.get("outputs", []))
-            after = canon.canonical(after_cell.get("outputs", [])) if after_cell is not None else []
+            before = rec.outputs if rec.outputs is not None else canon.canonical(cell.get("outputs", []), secrets)
+            after = canon.canonical(after_cell.get("outputs", []), secrets) if after_cell is not None else []
             result = compare(before, after)
             raised = any(o["output_type"] == "error" for o in after)
             if result.equal:
@@ -176,8 +257,11 @@ def _compare(
                 status = "error" if raised and rec.status != "error" else "differs"
                 diff = result.diff
                 if recorded.source != "outputs":
-                    causes = finder.for_cell(index, upstream_of(deps, index))
-        cells.append(CellVerdict(index=index, cell_id=cell.get("id"), status=status, causes=causes, diff=diff))
+                    causes = finder.for_cell(index)
+        cells.append(CellVerdict(
+            index=index, execution_count=_execution_count(cell), cell_id=cell.get("id"),
+            status=status, causes=causes, diff=diff,
+        ))
     bad = [c for c in cells if c["status"] in ("differs", "error")]
     verdict: Verdict = "failed" if failure else ("differs" if bad else "reproduced")
     report = VerifyReport(
@@ -192,6 +276,13 @@ def _compare(
     if failure:
         report["failure"] = failure
     return report
+
+
+def _execution_count(cell: nbformat.NotebookNode) -> int | None:
+    """The [N] a reader sees beside the cell in the saved notebook (a hand-edited notebook
+    may hold anything there)."""
+    count = cell.get("execution_count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _environment(recorded: SessionFacts, rerun: SessionFacts) -> Environment:

@@ -10,9 +10,9 @@ from typing import Any, Literal, TypedDict
 
 VERIFY_SCHEMA = "nbrepro.verify/1"
 
-Status = Literal["reproduced", "differs", "error", "skipped", "new"]
+Status = Literal["reproduced", "differs", "error", "skipped", "new", "failed", "not-run"]
 Verdict = Literal["reproduced", "differs", "failed"]
-CauseKind = Literal["code", "data", "package", "parameters", "seed", "order", "hardware", "nondeterminism"]
+CauseKind = Literal["code", "data", "package", "parameters", "seed", "order", "hardware", "nondeterminism", "stamp"]
 
 
 class Cause(TypedDict):
@@ -20,12 +20,17 @@ class Cause(TypedDict):
     detail: str
 
 
-class CellVerdict(TypedDict):
+class _CellVerdict(TypedDict):
     index: int  # position in the notebook, markdown cells counted
+    execution_count: int | None  # as saved in the notebook: the [N] a reader sees beside the cell
     cell_id: str | None
     status: Status
     causes: list[Cause]
     diff: str
+
+
+class CellVerdict(_CellVerdict, total=False):
+    reason: str  # why the cell is "failed" (timeout after 1 s, the kernel died) or "not-run"
 
 
 class Versions(TypedDict):
@@ -63,8 +68,14 @@ class _Required(TypedDict):
     environment: Environment
 
 
+class StampCheck(TypedDict):
+    state: Literal["intact", "unsigned", "altered"]  # against its seal, and the store when it holds the session
+    detail: str  # "stamp altered: cell 3's stamp was edited", "unsigned stamp (…)", …
+
+
 class VerifyReport(_Required, total=False):
     failure: str  # why the rerun did not finish, with verdict "failed"
+    stamp: StampCheck  # when the notebook carries a stamp
 
 
 def load_verify_schema() -> dict[str, Any]:

@@ -170,6 +170,9 @@ def test_nbrepro_status_renders_as_an_html_table(lab: Lab, ran: dict[str, Any], 
         assert {"recording", "session", "store", "records this session", "notebook", "git"} <= set(rows), rows
         assert rows["session"] == ran["records"][0]["session_id"]
         assert rows["notebook"] == "quickstart.ipynb"
+        # the server was started with nbrepro.server enabled: its kernels know it
+        assert rows["stamp on save"] == "on: the Jupyter server stamps each notebook it saves"
+        assert {"seeds", "data"} <= set(rows), rows
         shot = screenshot_path(tmp_path, "status-jupyterlab.png")
         cell.screenshot(path=str(shot))
         assert shot.stat().st_size > 0

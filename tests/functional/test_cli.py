@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -109,3 +110,80 @@ def test_no_store_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / ".nbrepro").exists()
     directory = nbrepro(tmp_path, "log", str(tmp_path))
     assert directory.returncode == 2 and "is a directory" in directory.stderr
+
+
+STORY = [
+    "%load_ext nbrepro",
+    "n = 3",
+    "import random\nwith open('data/in.csv') as f:\n    rows = f.read().split()\n"
+    "with open('data/out.csv', 'w') as f:\n    f.write(str(random.random()))\nprint(rows[n - 1])\nlen(rows)",
+    "d, b = {'col': 7}, 'col'; d[b]",
+]
+
+
+@pytest.fixture
+def story(repo: Path) -> Path:
+    """A notebook with a markdown cell first and a parameters cell, whose cells read a file,
+    write one, draw unseeded and show outputs; run in a real shell under its path."""
+    import nbformat
+
+    v4 = nbformat.v4
+    nb = v4.new_notebook(cells=[v4.new_markdown_cell("# Story"), *(v4.new_code_cell(c) for c in STORY)])
+    nb.cells[2].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, repo / "story.ipynb")
+    (repo / "data").mkdir()
+    (repo / "data" / "in.csv").write_text("x\n1\n2\n")
+    run_shell(repo, [{"cell": c} for c in STORY], env={"JPY_SESSION_NAME": str(repo / "story.ipynb")})
+    return repo
+
+
+def unpadded(text: str) -> list[str]:
+    lines = text.splitlines()
+    assert [line for line in lines if line != line.rstrip()] == []
+    return lines
+
+
+def test_show_reads_every_part_of_a_record_in_words(story: Path) -> None:
+    records = read_records(story / ".nbrepro")
+    rec = records[2]
+    proc = nbrepro(story, "show", rec["run_id"][:8])
+    assert proc.returncode == 0, proc.stderr
+    lines = unpadded(proc.stdout)
+    text = proc.stdout
+    titles = [line for line in lines if line and not line.startswith(" ")]
+    assert titles == [f"run {rec['run_id']}", "code", "git", "environment", "data", "seeds", "outputs", "hardware", "parameters"]
+    cells = [re.split(r"\s{2,}", line.strip()) for line in lines if line.startswith("  ") and line.strip()]
+    rows = {c[0]: " ".join(c[1:]) for c in cells}
+    assert rows["cell"] == "[3] #3"  # the execution count, and the position counting the markdown cell
+    assert rows["cell id"] == "none (the frontend sent none)"
+    assert rows["notebook"] == "story.ipynb (named by JPY_SESSION_NAME)"
+    assert rows["commit"] == f"{rec['git']['commit'][:12]} on main"
+    by_path = {e["path"]: e for e in rec["data"]}
+    assert rows["read"] == f"data/in.csv 6 bytes {by_path['data/in.csv']['hash'][:19]}…"
+    assert rows["wrote"].startswith(f"data/out.csv {by_path['data/out.csv']['size']} bytes {by_path['data/out.csv']['hash'][:19]}…")
+    assert rows["unseeded"] == "drew from random without a seed"
+    assert re.fullmatch(r"blake3:[0-9a-f]{12}… -> blake3:[0-9a-f]{12}…", rows["random state"])
+    assert ["1", "execute_result", "text/plain", "3"] in cells, text
+    assert any(c[1:3] == ["stream stdout", "text/plain"] and c[3].startswith("2") for c in cells), text
+    assert rows["python"].startswith(rec["env"]["python"]) and "distributions (--json lists them)" in rows["installed"]
+    assert rows["cpu"].startswith(rec["hardware"]["cpu"])
+    assert rows["none"].startswith("not a parameters cell")
+    # rounded times, whole words for the unknown, no reprs, no full hashes
+    took = r"(\d+ ms|\d+\.\d\d s|\d+ min \d+ s)"
+    assert re.fullmatch(rf"{took} wall, {took} CPU, peak memory \d+(\.\d)? [kMG]B", rows["time"]), rows["time"]
+    for bad in ("None", "{", "id -", "index"):
+        assert bad not in text, bad
+    assert not any(len(word) > 40 and word.startswith("blake3:") for word in text.split())
+
+    params = nbrepro(story, "show", records[1]["run_id"])
+    assert params.returncode == 0 and "\nparameters\n  n  3\n" in params.stdout
+    assert "[2] #2" in params.stdout and "none in this cell" in params.stdout
+
+
+def test_log_labels_cells_like_verify_and_keeps_sources_as_text(story: Path) -> None:
+    proc = nbrepro(story, "log", "story.ipynb")
+    assert proc.returncode == 0, proc.stderr
+    lines = unpadded(proc.stdout)
+    table = lines[lines.index(next(line for line in lines if line.startswith("seq"))):]
+    assert [line.split()[5:7] for line in table[1:]] == [["[1]", "#1"], ["[2]", "#2"], ["[3]", "#3"], ["[4]", "#4"]]
+    assert table[-1].endswith("d, b = {'col': 7}, 'col'; d[b]")  # rich would read [b] as bold: a source is not markup

@@ -16,6 +16,8 @@ from conftest import make_wheel, notebook_project
 from nbrepro.notebook import kernel
 from nbrepro._errors import UsageError
 from nbrepro.export.package import package_name
+from nbrepro.project import store_dir
+from nbrepro.store import SQLiteStore
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +77,10 @@ def test_exported_package_passes_its_tests(exported: tuple[Path, Path, subproces
     assert prov["workdir"] == "../p" and prov["notebook"] == "sales analysis.ipynb"
     assert prov["data"] == {"data/values.csv": prov["data"]["data/values.csv"]}
     assert prov["params"] == {"scale": 2} and prov["git"]["commit"] and prov["run_ids"]
+    # git exactly as a record states it: one record's commit, branch, dirty and snapshot
+    store = SQLiteStore(store_dir(path.parent), create=False)
+    first = next(r["git"] for r in store.session_records(prov["session_id"]) if r["git"].get("commit"))
+    assert prov["git"] == {k: first[k] for k in ("commit", "branch", "dirty", "snapshot")}
     assert (pkg / "requirements.in").read_text().startswith("blake3==")
     for rel in names:
         text = (pkg / rel).read_text()
@@ -89,6 +95,18 @@ def test_exported_package_passes_its_tests(exported: tuple[Path, Path, subproces
     )
     assert cli.returncode == 0, cli.stderr
     assert "total 24.0" in cli.stdout and "cell_4: 3" in cli.stdout and "cell_6: raised ValueError" in cli.stdout
+    # run from elsewhere without --workdir: one line naming it, no traceback
+    lost = subprocess.run([sys.executable, "-m", "sales_analysis"], cwd=pkg, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": "src"}, timeout=120)
+    assert lost.returncode == 2 and "Traceback" not in lost.stderr, lost.stderr
+    assert len(lost.stderr.splitlines()) == 1 and "--workdir" in lost.stderr
+    # with --outdir the run happens there: the notebook's folder is left as it was
+    before = sorted(p.relative_to(path.parent) for p in path.parent.rglob("*") if ".nbrepro" not in p.parts)
+    away = subprocess.run([sys.executable, "-m", "sales_analysis", "--workdir", str(path.parent), "--outdir", "run1"],
+                          cwd=pkg, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": "src"}, timeout=120)
+    assert away.returncode == 0 and "total 4.0" not in away.stdout and "total 16.0" in away.stdout, away.stderr
+    assert (pkg / "run1" / "data").is_symlink()
+    assert sorted(p.relative_to(path.parent) for p in path.parent.rglob("*") if ".nbrepro" not in p.parts) == before
     helped = subprocess.run([sys.executable, "-m", "sales_analysis", "--help"], cwd=pkg, capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": "src"}, timeout=120)
     assert "--scale INT" in helped.stdout and "default: 2" in helped.stdout and "--workdir" in helped.stdout

@@ -175,6 +175,37 @@ def test_a_stamped_notebook_without_its_store_still_names_causes(tmp_path: Path)
     assert "data" in kinds(cell(report, 3))
 
 
+def test_an_altered_stamp_is_its_own_finding(tmp_path: Path) -> None:
+    path = make_project(tmp_path / "p")
+    nbformat.write(record(path), path)  # saved with its outputs, as Jupyter saves it
+    done = subprocess.run([sys.executable, "-m", "nbrepro", "stamp", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    review = tmp_path / "review"  # the notebook, its data and helper, and no store
+    review.mkdir()
+    for name in ("analysis.ipynb", "helpers.py", "data"):
+        src = path.parent / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, review / name)
+    copy = review / "analysis.ipynb"
+    code, report = verify(copy)
+    assert code == 0 and report["stamp"] == {"state": "intact", "detail": "stamp intact: it matches its seal"}
+    doc = json.loads(copy.read_text())
+    doc["cells"][4]["metadata"]["nbrepro"]["outputs_hash"] = "blake3:" + "0" * 64
+    copy.write_text(json.dumps(doc))
+    code, report = verify(copy)
+    assert code == 1 and report["verdict"] == "differs" and report["stamp"]["state"] == "altered"
+    assert cell(report, 4)["status"] == "differs"
+    assert cell(report, 4)["causes"] == [{"kind": "stamp", "detail": "stamp altered: cell 4's stamp was edited"}]
+    assert [c["status"] for c in report["cells"] if c["index"] != 4] == ["reproduced"] * 4
+    assert "stamp altered: cell 4's stamp was edited" in report["recorded"]
+    # a stamp from before seals: read as it always was, and said to be unsigned
+    doc = json.loads(path.read_text())
+    del doc["metadata"]["nbrepro"]["integrity"]
+    copy.write_text(json.dumps(doc))
+    code, report = verify(copy)
+    assert code == 0 and report["stamp"]["state"] == "unsigned"
+    assert report["recorded"].startswith("stamp in the notebook's metadata") and "unsigned stamp" in report["recorded"]
+
+
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
     ('{"cells": 3}', "not a Jupyter notebook"),
@@ -226,4 +257,4 @@ def test_the_per_cell_timeout_holds(tmp_path: Path) -> None:
     path = make_project(tmp_path / "p", [*BASE, "import time\ntime.sleep(30)\nprint('done')"])
     record(path, cells=BASE + ["print('done')"])  # recorded without the wait
     code, report = verify(path, "--timeout", "2")
-    assert code == 1 and report["verdict"] == "failed" and "CellTimeoutError" in report["failure"]
+    assert code == 1 and report["verdict"] == "failed" and report["failure"] == "cell 5: timeout after 2 s"

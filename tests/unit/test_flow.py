@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from nbrepro.verify.causes import upstream_of
-from nbrepro.verify.flow import CellNames, cell_names, dependencies
+from nbrepro.notebook.flow import CellNames, cell_names, dependencies
+
+
+def upstream_of(deps: list[dict[str, int]], index: int) -> set[int]:
+    """Every cell whose names reached cell ``index``, transitively."""
+    seen: set[int] = set()
+    todo = list(deps[index].values())
+    while todo:
+        u = todo.pop()
+        if u not in seen:
+            seen.add(u)
+            todo.extend(deps[u].values())
+    return seen
 
 
 def downstream(sources: list[str], index: int) -> set[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -169,8 +170,8 @@ def test_timing_magics_run_the_code_once(load) -> None:
     assert [cell for cell, kind in kinds(result) if kind == "unwrapped-timing"] == [0, 1, 2, 2, 3]
     assert "%time" not in result.source and "timeit" not in result.source
     pipeline = load(result)
-    pipeline.run()
-    assert (pipeline.b, pipeline.d, pipeline.e, pipeline.f) == (2, 20, 21, 42)
+    values = pipeline.run()
+    assert (values["b"], values["d"], values["e"], values["f"]) == (2, 20, 21, 42)
     assert pipeline._runtime.last_results().stdout[2] == "once\n"
 
 
@@ -183,8 +184,7 @@ def test_shell_commands_run_through_the_runtime(load, tmp_path: Path) -> None:
     assert "_runtime.shell(f\"echo hello {name} | awk '{{print $1}}'\")" in result.source
     assert kinds(result) == [(0, "shell"), (0, "shell")]
     pipeline = load(result)
-    pipeline.run(workdir=tmp_path / "work")
-    assert pipeline.found == ["a.txt"]
+    assert pipeline.run(workdir=tmp_path / "work")["found"] == ["a.txt"]
     assert pipeline._runtime.last_results().stdout[0] == "hello\n"
 
 
@@ -192,8 +192,8 @@ def test_other_magics_stay_as_marked_comments() -> None:
     result = export(notebook("%who\nif True:\n    %env X={y}\n", "%%capture out\nprint(1)", "%%bash --out o\necho hi"))
     assert kinds(result) == [(0, "kept-magic"), (0, "kept-magic"), (1, "kept-magic"), (2, "kept-magic")]
     assert "# nbrepro: magic not exported: %who\n" in result.source
-    assert "            # nbrepro: magic not exported: %env X={y}\n            pass\n" in result.source
-    assert "# nbrepro: magic not exported: %%capture out\n        # print(1)\n        pass" in result.source
+    assert "        # nbrepro: magic not exported: %env X={y}\n        pass\n" in result.source
+    assert "    # cell 1\n    # nbrepro: magic not exported: %%capture out\n    # print(1)\n" in result.source
 
 
 def test_env_bash_and_writefile_run_as_in_ipython(load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,16 +217,17 @@ def test_env_bash_and_writefile_run_as_in_ipython(load, tmp_path: Path, monkeypa
     assert (tmp_path / "work" / "note.txt").read_text() == "again\n"
 
 
-# --- results, displays, plots -------------------------------------------------------
+# --- what cells showed, plots ---------------------------------------------------------
 
 
-def test_last_expressions_and_displays_become_results(load) -> None:
+def test_what_cells_show_stays_out_of_the_steps(load) -> None:
     nb = notebook(
         "x = 2\nx * 10",
         "display(x)\nfor i in range(1):\n    display(i, 'two')\nprint('shown')",
         "x + 1;",
         "def show(v):\n    display(v)",
         "show('inside')",
+        "import IPython.display\nIPython.display.display({'k': x})\ny = x\nx += 1",
     )
     result = export(nb)
     assert result.results == [
@@ -235,20 +236,44 @@ def test_last_expressions_and_displays_become_results(load) -> None:
         ResultSpec("cell_1_display_2", 1, "display"),
         ResultSpec("cell_1_display_3", 1, "display"),
         ResultSpec("cell_4", 4, "value"),  # show() returns None: listed, but never recorded
+        ResultSpec("cell_5_display_1", 5, "display"),
     ]
-    assert "results.value(0, x * 10)" in result.source
-    assert "results.display(1, i, 'two')" in result.source
+    step = result.source.split("def step_01_setup():")[1].split("\n\n\n")[0]
+    assert "x * 10" not in step and "    0: lambda x: x * 10,\n" in result.source  # apart, in SHOWN
+    assert "_runtime.display(i, 'two')" in step  # in a loop: it stays, and so does the cell's other call
+    assert "_runtime.display({'k': x})" in step  # x changes after it: shown at the cell's end, it would differ
     assert "_runtime.display(v)" in result.source
     pipeline = load(result)
-    values = pipeline.run()
-    assert values == {
+    pipeline.run()
+    record = pipeline._runtime.last_results()
+    assert record.values == {
         "cell_0": 20,
         "cell_1_display_1": 2,
         "cell_1_display_2": 0,
         "cell_1_display_3": "two",
         "cell_4_display_1": "inside",
+        "cell_5_display_1": {"k": 2},
     }
-    assert pipeline._runtime.last_results().stdout[1] == "shown\n"  # displays stay out of the stream text
+    assert record.stdout[1] == "shown\n"  # displays stay out of the stream text
+
+
+def test_a_shown_value_is_taken_when_its_cell_ends(load) -> None:
+    result = export(notebook("items = [1]", "items", "items.append(2)\nlen(items)", "md: # Later", "items.append(3)"))
+    assert "1: lambda items: items," in result.source
+    pipeline = load(result)
+    pipeline.run()
+    assert pipeline._runtime.last_results().texts["cell_1"] == "[1]"  # not [1, 2, 3]
+    assert pipeline._runtime.last_results().values["cell_2"] == 2
+
+
+def test_a_last_expression_that_changes_state_stays_in_its_step(load) -> None:
+    result = export(notebook("seen = []", "seen.append(1)", "seen.pop()", "md: # Next", "print(seen)"))
+    step = result.source.split("def step_01_setup():")[1].split("\n\n\n")[0]
+    assert "seen.append(1)" in step and "_runtime.result(seen.pop())" in step
+    pipeline = load(result)
+    pipeline.run()
+    record = pipeline._runtime.last_results()
+    assert record.values == {"cell_2": 1} and record.stdout[4] == "[]\n"
 
 
 def test_figures_are_saved_instead_of_shown(load, tmp_path: Path) -> None:
@@ -259,7 +284,7 @@ def test_figures_are_saved_instead_of_shown(load, tmp_path: Path) -> None:
         "fig, ax = plt.subplots()\nax.plot([3, 1])\nax",
     )
     result = export(nb)
-    assert "_runtime.save_figures(1)" in result.source
+    assert "_runtime.save_figures()" in result.source
     assert (1, "plot") in kinds(result) and (2, "plot") in kinds(result)
     assert [r.key for r in result.results] == ["cell_2"]
     pipeline = load(result)
@@ -269,7 +294,7 @@ def test_figures_are_saved_instead_of_shown(load, tmp_path: Path) -> None:
     assert all(p.read_bytes().startswith(b"\x89PNG") for paths in figures.values() for p in paths)
 
 
-# --- steps and globals --------------------------------------------------------------
+# --- steps and names ----------------------------------------------------------------
 
 
 def test_markdown_headings_split_steps() -> None:
@@ -285,37 +310,69 @@ def test_markdown_headings_split_steps() -> None:
         "import os",
     )
     result = export(nb)
-    assert result.steps == [
-        "step_01_setup",
-        "step_02_load_the_raw_data_cafe_docs",
-        "step_03_only_markdown_here",
-    ]
-    step2 = result.source.split("def step_02")[1].split("def step_03")[0]
-    assert "with results.cell(2):" in step2 and "with results.cell(4):" in step2
-    assert '"""Only markdown here"""\n\n\n' in result.source  # its only cell moved to the imports
+    # The last section held only an import, which moved to module level: no step is left of it.
+    assert result.steps == ["step_01_setup", "step_02_load_the_raw_data_cafe_docs"]
+    step2 = result.source.split("def step_02")[1].split("def run")[0]
+    assert "    # cell 2\n    b = 2\n    # cell 4\n    c = 3\n" in step2
 
 
-def test_long_headings_are_cut_at_a_word(load) -> None:
+def test_long_headings_are_cut_at_a_word() -> None:
     result = export(notebook("md: ## An extremely long heading that goes on and on beyond any reason", "x = 1"))
     assert result.steps == ["step_01_an_extremely_long_heading_that_goes_on"]
 
 
-def test_steps_declare_their_names_global_so_functions_see_them(load) -> None:
+def test_steps_take_what_they_read_and_return_what_later_steps_read(load) -> None:
     nb = notebook(
-        "import math",
-        "def area():\n    return math.pi * radius ** 2",
-        "md: # Compute",
-        "radius: float = 2.0\nfor i in range(2):\n    last = i\ntry:\n    1 / 0\nexcept ZeroDivisionError as problem:\n    kept = str(problem)\n"
-        "with open(__file__) as fh:\n    pass\nsquares = [k * k for k in range(3)]\nif (big := 10) > 5:\n    pass\nresult = area()",
-        "print(round(result, 2), last, kept, big)",
+        params("n = 3"),
+        "md: # Load",
+        "raw = list(range(n))\ntmp = 5\nunused = tmp * 2",
+        "md: # Clean",
+        "if raw:\n    clean = [r for r in raw if r]\nelse:\n    clean = []\nraw = None",
+        "md: # Report",
+        "print(len(clean), raw, n)",
     )
     result = export(nb)
-    assert "global big, fh, i, kept, last, problem, radius, result, squares\n" in result.source
-    assert "k," not in result.source.split("global")[1].split("\n")[0]
-    assert result.source.index("def area") < result.source.index("def step_01")
+    assert "def step_01_load(n):\n" in result.source
+    assert "    return raw, tmp, unused\n" in result.source  # raw for a later step; tmp, unused: results
+    assert "def step_02_clean(raw):\n" in result.source and "    return raw, clean\n" in result.source
+    assert "def step_03_report(n, raw, clean):\n" in result.source
+    assert "        raw, tmp, unused = step_01_load(n)\n" in result.source
+    assert "global" not in result.source and result.explicit == len(result.steps) == 3
+    pipeline = load(result)
+    values = pipeline.run(n=4)
+    assert values == {"clean": [1, 2, 3], "raw": None, "tmp": 5, "unused": 10}
+    assert pipeline._runtime.last_results().stdout[6] == "3 None 4\n"
+
+
+def test_a_name_a_step_may_leave_unbound_comes_in_too(load) -> None:
+    nb = notebook("best = 0", "md: # Scan", "for v in [3, 1]:\n    if v > best:\n        best = v", "md: # Show", "print(best)")
+    result = export(nb)
+    assert "def step_02_scan(best):\n" in result.source and "    return best\n" in result.source
     pipeline = load(result)
     pipeline.run()
-    assert pipeline._runtime.last_results().stdout[4] == "12.57 1 division by zero 10\n"
+    assert pipeline._runtime.last_results().stdout[4] == "3\n"
+
+
+def test_functions_reading_notebook_names_keep_them_module_globals(load) -> None:
+    nb = notebook(
+        "import math",
+        params("scale = 2"),
+        "def area():\n    return math.pi * radius ** 2 * scale",
+        "md: # Compute",
+        "radius: float = 2.0\nresult = area()",
+        "print(round(result, 2))",
+    )
+    result = export(nb)
+    assert result.source.index("def area") < result.source.index("def step_01")
+    assert "    global radius\n" in result.source and "    radius = 2.0\n" in result.source  # no annotation with global
+    assert "def _share_parameters(values: dict[str, object]) -> None:" in result.source
+    assert "    _share_parameters({'scale': scale})\n" in result.source
+    fallbacks = [r.detail for r in result.rewrites if r.kind == "fallback"]
+    assert fallbacks == ["cell 2: area() reads the notebook's radius, scale: module globals, declared global where a step binds them"]
+    assert result.explicit == 0 and result.steps == ["step_01_compute"]
+    pipeline = load(result)
+    pipeline.run(scale=3)
+    assert pipeline._runtime.last_results().stdout[5] == "37.7\n"
 
 
 def test_functions_reading_step_names_when_defined_stay_in_their_step() -> None:
@@ -323,13 +380,59 @@ def test_functions_reading_step_names_when_defined_stay_in_their_step() -> None:
     result = export(nb)
     module_level = result.source.split("def step_01")[0]
     assert "def pad" not in module_level and "class Box" not in module_level and "def f" not in module_level
-    assert "global Box, f, pad, size" in result.source
+    assert "global" not in result.source
 
 
-def test_a_notebook_name_called_results_moves_the_step_argument_aside(load) -> None:
-    result = export(notebook("results = [1]", "results.append(2)\nresults"))
-    assert "def step_01_setup(_results: _runtime.Results)" in result.source
-    assert load(result).run() == {"cell_1": [1, 2]}
+def test_a_name_nothing_binds_raises_where_the_notebook_raised(load) -> None:
+    result = export(notebook("print('before')\nprint(missing + 1)", "missing_too"), expect_errors={0: "NameError", 1: "NameError"})
+    assert "print(_runtime.undefined('missing') + 1)" in result.source
+    assert "1: lambda missing_too: missing_too," in result.source  # the runtime finds no such name
+    assert [r.kind for r in result.rewrites if r.cell == 0] == ["expected-error", "undefined"]
+    pipeline = load(result)
+    pipeline.run()
+    record = pipeline._runtime.last_results()
+    assert record.errors == {0: "NameError", 1: "NameError"} and record.stdout[0] == "before\n"
+
+
+def test_star_imports_become_the_names_read(load) -> None:
+    result = export(notebook("from math import *", "print(floor(pi))"))
+    assert "from math import floor, pi\n" in result.source
+    assert (0, "star-import") in kinds(result)
+    load(result).run()
+
+
+def test_unused_imports_are_dropped_and_reported() -> None:
+    result = export(notebook("import os, json\nfrom collections import Counter, deque", "deque([json.dumps(1)])"))
+    assert "import json\nimport os\nfrom collections import deque\n" in result.source  # os: run() needs it
+    assert [r.detail for r in result.rewrites if r.kind == "unused-import"] == [
+        "cell 0: dropped `from collections import Counter`: nothing reads Counter"
+    ]
+
+
+def test_exec_keeps_its_names_module_globals(load) -> None:
+    result = export(notebook("x = 1\nexec('y = x + 1', globals())", "print(x, y)"))
+    assert (0, "fallback") in kinds(result)
+    pipeline = load(result)
+    pipeline.run()
+    assert pipeline._runtime.last_results().stdout[1] == "1 2\n"
+
+
+def test_generated_source_is_lint_clean(tmp_path: Path) -> None:
+    nb = notebook(
+        "import json\nimport os",
+        params("n = 2"),
+        "md: # Work",
+        "data = {'n': n}\ntext = json.dumps(data)\ntext",
+        "with open(os.devnull) as fh:\n    size = len(fh.read())",
+        "display(data)",
+        "def helper():\n    return text",
+        "print(helper(), size)",
+    )
+    path = tmp_path / "pipeline.py"
+    path.write_text(export(nb).source)
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E4,E7,E9,F,I", str(path)],
+                          capture_output=True, text=True)
+    assert ruff.returncode == 0, ruff.stdout
 
 
 # --- errors -------------------------------------------------------------------------
@@ -339,7 +442,7 @@ def test_expected_errors_are_recorded_and_others_raise(load) -> None:
     nb = notebook("import no_such_module_nbrepro", "x = 1\n1 / 0\nx = 2", "print('after', x)")
     result = export(nb, expect_errors={0: "ModuleNotFoundError", 1: "ZeroDivisionError"})
     assert result.error_cells == [0, 1]
-    assert "with results.cell(1, expect_error='ZeroDivisionError'):" in result.source
+    assert "    # cell 1: raised ZeroDivisionError in the notebook\n    with _runtime.expected_error('ZeroDivisionError'):\n" in result.source
     assert result.source.index("import no_such_module_nbrepro") > result.source.index("def step_01")
     pipeline = load(result)
     pipeline.run()
@@ -347,9 +450,12 @@ def test_expected_errors_are_recorded_and_others_raise(load) -> None:
     assert record.errors == {0: "ModuleNotFoundError", 1: "ZeroDivisionError"}
     assert record.stdout[2] == "after 1\n"
 
-    wrong = load(export(notebook("1 / 0"), expect_errors={0: "KeyError"}))
+    wrong = load(export(notebook("x = 1 / 0"), expect_errors={0: "KeyError"}))
     with pytest.raises(ZeroDivisionError):
         wrong.run()
+    shown = load(export(notebook("1 / 0"), expect_errors={0: "KeyError"}))
+    shown.run()  # what a cell only showed never stops the run: the error is recorded for the tests
+    assert shown._runtime.last_results().errors == {0: "ZeroDivisionError"}
     with pytest.raises(ValueError, match="not a code cell"):
         transform(notebook("md: # x"), expect_errors={0: "KeyError"})
 
@@ -377,14 +483,45 @@ def test_exported_pipeline_runs_with_a_new_parameter(load, tmp_path: Path) -> No
         "values = scaled()\nprint(json.dumps(values))\nsum(values)",
     )
     result = export(nb, notebook_dir=os.path.relpath(notebook_dir, tmp_path / "src" / "pkg"))
-    assert result.steps == ["step_01_setup", "step_02_load", "step_03_compute"]
+    assert result.steps == ["step_01_load", "step_02_compute"]
     assert result.imports == ["json"]
     pipeline = load(result)
     # NOTEBOOK_DIR is relative to the package folder, whose name the fixture picks
     pipeline.NOTEBOOK_DIR = os.path.relpath(notebook_dir, Path(pipeline.__file__).parent)
     cwd = os.getcwd()
-    assert pipeline.run(scale=10, label="test") == {"cell_6": 60}
+    assert pipeline.run(scale=10, label="test") == {"values": [10, 20, 30]}
     assert os.getcwd() == cwd
     record = pipeline._runtime.last_results()
-    assert record.stdout == {3: "test 3\n", 6: "[10, 20, 30]\n"}
-    assert pipeline.run() == {"cell_6": 12}
+    assert record.stdout == {3: "test 3\n", 6: "[10, 20, 30]\n"} and record.values == {"cell_6": 60}
+    pipeline.run()
+    assert pipeline._runtime.last_results().values == {"cell_6": 12}
+
+
+def test_with_outdir_the_notebook_writes_there_and_reads_its_inputs(load, tmp_path: Path) -> None:
+    work, out = tmp_path / "work", tmp_path / "out"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "in.txt").write_text("5")
+    nb = notebook("import os", "value = int(open('data/in.txt').read())",
+                  "os.makedirs('results', exist_ok=True)\nwith open('results/out.txt', 'w') as fh:\n    fh.write(str(value * 2))")
+    pipeline = load(export(nb, inputs=("data",)))
+    pipeline.run(workdir=work, outdir=out)
+    assert (out / "results" / "out.txt").read_text() == "10" and not (work / "results").exists()
+    assert (out / "data").is_symlink()
+
+
+def test_a_tracer_already_set_keeps_seeing_the_steps(load) -> None:
+    pipeline = load(export(notebook("a = 1", "md: # Next", "b = a + 1\nb")))
+    seen: list[str] = []
+
+    def tracer(frame, event, arg):  # noqa: ANN001, ANN202 - sys.settrace's signature
+        if frame.f_code.co_name.startswith("step_"):
+            seen.append(event)
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        pipeline.run()
+    finally:
+        sys.settrace(None)
+    assert seen.count("call") == 2 and "line" in seen
+    assert pipeline._runtime.last_results().values == {"cell_2": 2}

@@ -1,8 +1,10 @@
-import numpy as np
-import model_helpers.local.features as features
-from model_helpers.local.features import Scaler, relative_improvement
 import os
+
+import numpy as np
+
 from . import _runtime
+from .local import features
+from .local.features import Scaler, relative_improvement
 
 
 def loss(w):
@@ -40,6 +42,10 @@ def evaluate(m):
 # unless given workdir. None: run in the current folder.
 NOTEBOOK_DIR: str | None = None
 
+# What the notebook read, relative to its folder: a run given outdir works there,
+# with these linked from workdir, so what the code writes lands under outdir.
+INPUTS: tuple[str, ...] = ()
+
 # The notebook's parameters (its cell tagged 'parameters') and their defaults.
 PARAMETERS: dict[str, object] = {
     'seed': 42,
@@ -49,60 +55,62 @@ PARAMETERS: dict[str, object] = {
 }
 
 
-def step_01_a_linear_model_by_hand(results: _runtime.Results) -> None:
-    """A linear model, by hand"""
-
-
-def step_02_data(results: _runtime.Results) -> None:
+def step_01_data(seed, n_samples):
     """Data"""
-    global X, Xs, rng, scaler, y
-    with results.cell(5):
-        rng = np.random.default_rng(seed)
-        X = rng.normal(size=(n_samples, 3))
-        y = X @ np.array([1.5, -2.0, 0.5]) + rng.normal(scale=0.1, size=n_samples)
-        results.value(5, X.shape)
-    with results.cell(6):
-        results.value(6, y[:5].round(3))
-    with results.cell(7):
-        scaler = Scaler().fit(X)
-        Xs = scaler.transform(X)
-        results.value(7, features.describe(Xs))
+    # nbrepro fallback: module globals, for evaluate(), loss()
+    global y, Xs
+    # cell 5
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, 3))
+    y = X @ np.array([1.5, -2.0, 0.5]) + rng.normal(scale=0.1, size=n_samples)
+    # cell 7
+    scaler = Scaler().fit(X)
+    Xs = scaler.transform(X)
+    return X, rng, scaler
 
 
-def step_03_model(results: _runtime.Results) -> None:
+def step_02_model(learning_rate, epochs):
     """Model"""
-    global PENALTY, model
-    with results.cell(9):
-        PENALTY = 0.01
-    with results.cell(11):
-        model = LinearModel(learning_rate).fit(Xs, y, epochs)
-    with results.cell(12):
-        results.value(12, model)
-    with results.cell(13):
-        results.value(13, round(loss(model.w), 4))
-    with results.cell(14):
-        results.value(14, [round(h, 3) for h in model.history[:3]])
-    with results.cell(15):
-        # nbrepro: magic not exported: %who
-        pass
+    # nbrepro fallback: module globals, for LinearModel(), loss()
+    global PENALTY
+    # cell 9
+    PENALTY = 0.01
+    # cell 11
+    model = LinearModel(learning_rate).fit(Xs, y, epochs)
+    # cell 15
+    # nbrepro: magic not exported: %who
+    return model
 
 
-def step_04_evaluation(results: _runtime.Results) -> None:
+def step_03_evaluation(model):
     """Evaluation"""
-    global label, untrained
-    with results.cell(17):
-        results.value(17, evaluate(model))
-    with results.cell(18):
-        results.value(18, round(relative_improvement(model.history), 4))
-    with results.cell(19, expect_error='IndexError'):
+    # cell 19: raised IndexError in the notebook
+    with _runtime.expected_error('IndexError'):
         untrained = LinearModel(0.0)
-        results.value(19, relative_improvement(untrained.history))
-    with results.cell(20):
-        label = _runtime.shell('echo trained', echo=False)
-        results.value(20, label)
-    with results.cell(21):
-        print('done:', model)
-        print('improvement', f'{relative_improvement(model.history):.2%}')
+        _runtime.result(relative_improvement(untrained.history))
+    # cell 20
+    label = _runtime.shell('echo trained', echo=False)
+    # cell 21
+    print('done:', model)
+    print('improvement', f'{relative_improvement(model.history):.2%}')
+    return label
+
+
+# What each cell showed in the notebook, as functions of the names it read: its last
+# expression (SHOWN) and the objects it passed to display() (DISPLAYED). run() evaluates
+# them where the cell ended; _runtime.last_results() has them as cell_<n>.
+SHOWN = {
+    5: lambda X: X.shape,
+    6: lambda: y[:5].round(3),
+    7: lambda: features.describe(Xs),
+    12: lambda model: model,
+    13: lambda model: round(loss(model.w), 4),
+    14: lambda model: [round(h, 3) for h in model.history[:3]],
+    17: lambda model: evaluate(model),
+    18: lambda model: round(relative_improvement(model.history), 4),
+    20: lambda label: label,
+}
+DISPLAYED = {}
 
 
 def run(
@@ -114,22 +122,27 @@ def run(
     workdir: str | os.PathLike[str] | None = None,
     outdir: str | os.PathLike[str] | None = None,
 ) -> dict[str, object]:
-    """Run the notebook's code in order; return its results by key.
+    """Run the notebook's steps in order; return its variables as they left them.
 
-    Parameters become module globals, as papermill injects them. The code runs in
-    ``workdir`` (default: NOTEBOOK_DIR) and saves figures under ``outdir`` (default:
-    not saved). ``_runtime.last_results()`` has each cell's captured output.
+    The code runs in ``workdir`` (default: NOTEBOOK_DIR), or, given ``outdir``, in
+    ``outdir`` with INPUTS linked from ``workdir``; figures are saved under ``outdir``.
+    ``_runtime.last_results()`` has what each cell printed and showed.
     """
     _runtime.check_type('seed', seed, int)
     _runtime.check_type('n_samples', n_samples, int)
     _runtime.check_type('learning_rate', learning_rate, float, int)
     _runtime.check_type('epochs', epochs, int)
-    _runtime.set_parameters(globals(), seed=seed, n_samples=n_samples, learning_rate=learning_rate, epochs=epochs)
-    _runtime.set_outdir(outdir)
-    results = _runtime.Results()
-    with _runtime.workdir(workdir, default=NOTEBOOK_DIR):
-        step_01_a_linear_model_by_hand(results)
-        step_02_data(results)
-        step_03_model(results)
-        step_04_evaluation(results)
-    return results.values
+    with _runtime.Notebook(
+        SHOWN, DISPLAYED, {'seed': seed, 'n_samples': n_samples, 'learning_rate': learning_rate, 'epochs': epochs},
+        workdir=workdir, default=NOTEBOOK_DIR, outdir=outdir, inputs=INPUTS,
+    ):
+        X, rng, scaler = step_01_data(seed, n_samples)
+        model = step_02_model(learning_rate, epochs)
+        label = step_03_evaluation(model)
+    return {
+        'X': X,
+        'label': label,
+        'model': model,
+        'rng': rng,
+        'scaler': scaler,
+    }

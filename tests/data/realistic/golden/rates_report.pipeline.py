@@ -1,12 +1,17 @@
 import json
-from IPython.display import Markdown, display
 import os
-from . import _runtime
 
+from IPython.display import Markdown
+
+from . import _runtime
 
 # The notebook's folder, relative to this package's folder: run() works there
 # unless given workdir. None: run in the current folder.
 NOTEBOOK_DIR: str | None = None
+
+# What the notebook read, relative to its folder: a run given outdir works there,
+# with these linked from workdir, so what the code writes lands under outdir.
+INPUTS: tuple[str, ...] = ('data',)
 
 # The notebook's parameters (its cell tagged 'parameters') and their defaults.
 PARAMETERS: dict[str, object] = {
@@ -16,24 +21,31 @@ PARAMETERS: dict[str, object] = {
 }
 
 
-def step_01_rates_report(results: _runtime.Results) -> None:
+def step_01_rates_report(country, year, threshold):
     """Rates report"""
-    global above, fh, rates, selected
-    with results.cell(5):
-        with open('data/rates.json') as fh:
-            rates = json.load(fh)
-        results.value(5, sorted(rates))
-    with results.cell(6):
-        selected = {y: r for y, r in rates[country].items() if int(y) <= year}
-        results.value(6, len(selected))
-    with results.cell(7):
-        results.display(7, Markdown(f'## Report for {country}, up to {year}'))
-        results.display(7, selected)
-    with results.cell(8):
-        above = [y for y, r in selected.items() if r > threshold]
-        results.value(8, above)
-    with results.cell(9):
-        print(json.dumps({'country': country, 'years': len(selected), 'above': len(above)}))
+    # cell 5
+    with open('data/rates.json') as fh:
+        rates = json.load(fh)
+    # cell 6
+    selected = {y: r for y, r in rates[country].items() if int(y) <= year}
+    # cell 8
+    above = [y for y, r in selected.items() if r > threshold]
+    # cell 9
+    print(json.dumps({'country': country, 'years': len(selected), 'above': len(above)}))
+    return rates, selected, above
+
+
+# What each cell showed in the notebook, as functions of the names it read: its last
+# expression (SHOWN) and the objects it passed to display() (DISPLAYED). run() evaluates
+# them where the cell ended; _runtime.last_results() has them as cell_<n>.
+SHOWN = {
+    5: lambda rates: sorted(rates),
+    6: lambda selected: len(selected),
+    8: lambda above: above,
+}
+DISPLAYED = {
+    7: lambda country, selected, year: [Markdown(f'## Report for {country}, up to {year}'), selected],
+}
 
 
 def run(
@@ -44,18 +56,22 @@ def run(
     workdir: str | os.PathLike[str] | None = None,
     outdir: str | os.PathLike[str] | None = None,
 ) -> dict[str, object]:
-    """Run the notebook's code in order; return its results by key.
+    """Run the notebook's steps in order; return its variables as they left them.
 
-    Parameters become module globals, as papermill injects them. The code runs in
-    ``workdir`` (default: NOTEBOOK_DIR) and saves figures under ``outdir`` (default:
-    not saved). ``_runtime.last_results()`` has each cell's captured output.
+    The code runs in ``workdir`` (default: NOTEBOOK_DIR), or, given ``outdir``, in
+    ``outdir`` with INPUTS linked from ``workdir``; figures are saved under ``outdir``.
+    ``_runtime.last_results()`` has what each cell printed and showed.
     """
     _runtime.check_type('country', country, str)
     _runtime.check_type('year', year, int)
     _runtime.check_type('threshold', threshold, float, int)
-    _runtime.set_parameters(globals(), country=country, year=year, threshold=threshold)
-    _runtime.set_outdir(outdir)
-    results = _runtime.Results()
-    with _runtime.workdir(workdir, default=NOTEBOOK_DIR):
-        step_01_rates_report(results)
-    return results.values
+    with _runtime.Notebook(
+        SHOWN, DISPLAYED, {'country': country, 'year': year, 'threshold': threshold},
+        workdir=workdir, default=NOTEBOOK_DIR, outdir=outdir, inputs=INPUTS,
+    ):
+        rates, selected, above = step_01_rates_report(country, year, threshold)
+    return {
+        'above': above,
+        'rates': rates,
+        'selected': selected,
+    }

@@ -1,4 +1,6 @@
-"""Static name flow between notebook cells: which earlier cell each name a cell reads came from.
+"""Static name flow between notebook cells: which names each cell binds and reads, and from where.
+
+The one scope analysis of the project; two readers use it.
 
 ``nbrepro verify`` finds a difference in one cell and must say which later differences may
 follow from it: every cell whose state was computed, directly or through other cells, from
@@ -19,6 +21,11 @@ Three refinements keep the flow from chaining every cell to every other:
 - builtins are not uses, except in ``dependencies``, where a builtin name read after an
   earlier cell rebound it (``max = 3``) does come from that cell.
 
+``nbrepro export`` turns cells into step functions whose arguments and return values are the
+names that flow between them (``block_names``): it needs strict bindings (a method call or a
+store through a name changes the object every holder shares, not the name), the names bound for
+certain when a block completes, and, apart, the names functions read when called (``late``).
+
 Not seen: ``from m import *`` (its names are unknown), ``exec``/``eval`` and ``globals()``
 writes, state reached without a name (files, module globals set inside library calls).
 """
@@ -28,11 +35,11 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..notebook.syntax import to_python
+from .syntax import to_python
 
 # IPython puts these into builtins in every kernel; a plain interpreter's dir(builtins) lacks them.
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "__IPYTHON__"}
@@ -68,6 +75,49 @@ def cell_names(source: str) -> CellNames:
     """Names a cell's source defines and uses; empty sets when it is not valid (I)Python."""
     facts = _analyze(source)
     return CellNames(facts.defines, facts.uses)
+
+
+@dataclass(frozen=True)
+class CellFlow:
+    """What verify's causes need of one cell, beyond ``CellNames``: every name it reads at all
+    (``reads``, also after binding it), the module each import binding names (``imports``:
+    ``{"pd": "pandas", "LinearRegression": "sklearn.linear_model"}``), and its string literals
+    (``strings``: the paths it names, shell commands included)."""
+
+    defines: frozenset[str]
+    uses: frozenset[str]
+    reads: frozenset[str]
+    imports: Mapping[str, str]
+    strings: frozenset[str]
+
+
+@lru_cache(maxsize=1024)
+def cell_flow(source: str) -> CellFlow:
+    facts = _analyze(source)
+    reads: set[str] = set()
+    imports: dict[str, str] = {}
+    strings: set[str] = set()
+    todo = [source]
+    while todo:
+        try:
+            tree = ast.parse(to_python(todo.pop()))
+        except (SyntaxError, ValueError):
+            continue
+        magic = _ipython_call(tree.body[0].value, "run_cell_magic") if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr) else None
+        if magic is not None and len(magic.args) == 3 and all(_is_str(a) for a in magic.args):
+            if magic.args[0].value in _PYTHON_CELL_MAGICS:  # type: ignore[attr-defined]
+                todo.append(magic.args[2].value)  # type: ignore[attr-defined]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                reads.add(node.id)
+            elif isinstance(node, ast.Import):
+                imports.update({_import_name(a): a.name if a.asname else a.name.split(".")[0] for a in node.names})
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imports.update({_import_name(a): node.module for a in node.names if a.name != "*"})
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.add(node.value)
+    reads |= facts.uses  # $name in a shell command, the Python of %time lines
+    return CellFlow(facts.defines, facts.uses, frozenset(reads), imports, frozenset(strings))
 
 
 def dependencies(sources: list[str]) -> list[dict[str, int]]:
@@ -109,10 +159,7 @@ def _analyze(source: str) -> _Facts:
     defines: set[str] = set()
     imported: set[str] = set()
     strong: set[str] = set()  # defined otherwise than by a method call alone
-    bound: set[str] = set()  # unconditionally bound by an earlier statement of this cell
-    for stmt in tree.body:
-        scope = _Scope("module")
-        scope.visit(stmt)
+    for _, scope, bound in _statements(tree.body, _bound_by):
         refs = scope.module_refs()
         read = {name for name, _ in refs} - bound
         uses |= read - _BUILTINS
@@ -122,10 +169,151 @@ def _analyze(source: str) -> _Facts:
         defines |= scope.stores | scope.global_stores | mutated | called
         strong |= scope.stores | scope.global_stores | mutated
         imported = (imported - scope.stores) | scope.imported
-        bound |= _bound_by(stmt)
     return _Facts(
         frozenset(defines), frozenset(uses), frozenset(builtins_read), frozenset(imported), frozenset(defines - strong)
     )
+
+
+@dataclass(frozen=True)
+class BlockNames:
+    """What a block of statements does with names in its own scope, for export.
+
+    ``binds``: names it binds (assignment, ``del``, import, ``def``, ``class``, loop, ``with``,
+    ``except`` and ``match`` targets). ``reads``: names whose value from before the block it
+    reads as it runs (builtins included). ``certain``: names bound for certain once it
+    completes without an exception. ``late``: module names the functions and methods it
+    defines read when called; ``global_writes``: module names they bind through ``global``.
+    """
+
+    binds: frozenset[str]
+    reads: frozenset[str]
+    certain: frozenset[str]
+    late: frozenset[str]
+    global_writes: frozenset[str]
+
+
+def block_names(body: Sequence[ast.stmt]) -> BlockNames:
+    """The names of ``body`` (plain Python: IPython syntax already turned into calls)."""
+    binds: set[str] = set()
+    reads: set[str] = set()
+    late: set[str] = set()
+    global_writes: set[str] = set()
+    for stmt, scope, before in _statements(body, _certain):
+        reads |= _reads(stmt) - before
+        late |= {name for name, _ in scope.late_refs | scope.global_refs}
+        binds |= scope.stores
+        global_writes |= scope.global_stores
+    certain = _certain_block(body)
+    return BlockNames(frozenset(binds), frozenset(reads), frozenset(certain), frozenset(late), frozenset(global_writes))
+
+
+def _reads(stmt: ast.stmt) -> set[str]:
+    """Names ``stmt`` reads before binding them, in the order its blocks run: the file a
+    ``with`` opened (``with open(p) as fh: json.load(fh)``) is not a value from before."""
+    if isinstance(stmt, (ast.With, ast.For)):
+        targets = [i.optional_vars for i in stmt.items if i.optional_vars] if isinstance(stmt, ast.With) else [stmt.target]
+        heads: list[ast.AST] = [i.context_expr for i in stmt.items] if isinstance(stmt, ast.With) else [stmt.iter]
+        bound = {n for t in targets for n in _target_names(t)}
+        orelse = _block_reads(stmt.orelse) if isinstance(stmt, ast.For) else set()
+        return _expr_reads([*heads, *targets]) | (_block_reads(stmt.body) - bound) | orelse
+    if isinstance(stmt, (ast.If, ast.While)):
+        return _expr_reads([stmt.test]) | _block_reads(stmt.body) | _block_reads(stmt.orelse)
+    if isinstance(stmt, ast.Try):
+        handlers = set()
+        for handler in stmt.handlers:
+            types = _expr_reads([handler.type]) if handler.type else set()
+            handlers |= types | (_block_reads(handler.body) - {handler.name})
+        return _block_reads(stmt.body) | handlers | _block_reads(stmt.orelse) | _block_reads(stmt.finalbody)
+    return _expr_reads([stmt])
+
+
+def _block_reads(body: Sequence[ast.stmt]) -> set[str]:
+    reads: set[str] = set()
+    for stmt, _, before in _statements(body, _certain):
+        reads |= _reads(stmt) - before
+    return reads
+
+
+def _expr_reads(nodes: Sequence[ast.AST]) -> set[str]:
+    """Names the nodes read as they run (not in the functions they define); a store through a
+    name (``x.a = 1``, a loop target ``x[i]``) reads it."""
+    scope = _Scope("module")
+    for node in nodes:
+        scope.visit(node)
+    return {name for name, _ in scope.refs | scope.inner_refs}
+
+
+def _statements(
+    body: Iterable[ast.stmt], binds: Callable[[ast.stmt], set[str]]
+) -> Iterator[tuple[ast.stmt, _Scope, set[str]]]:
+    """Each top-level statement's scope, with the names ``binds`` says earlier statements
+    bound for certain: reading those afterwards is not reading a value from before."""
+    bound: set[str] = set()
+    for stmt in body:
+        scope = _Scope("module")
+        scope.visit(stmt)
+        yield stmt, scope, bound
+        bound = bound | binds(stmt)
+
+
+def _certain(stmt: ast.stmt) -> set[str]:
+    """``_bound_by``, also through the blocks that always run: a ``with`` body, both branches
+    of an ``if``, a ``try`` whose every way out binds."""
+    if isinstance(stmt, ast.With):
+        targets = {n for item in stmt.items if item.optional_vars for n in _target_names(item.optional_vars)}
+        return targets | _certain_block(stmt.body)
+    if isinstance(stmt, ast.If):
+        return _certain_block(stmt.body) & _certain_block(stmt.orelse)
+    if isinstance(stmt, ast.Try):
+        done = _certain_block(stmt.body) | _certain_block(stmt.orelse)
+        for handler in stmt.handlers:
+            done &= _certain_block(handler.body)
+        return done | _certain_block(stmt.finalbody)
+    return _bound_by(stmt)
+
+
+def _certain_block(body: Sequence[ast.stmt]) -> set[str]:
+    done: set[str] = set()
+    for stmt in body:
+        deleted = {t.id for t in stmt.targets if isinstance(t, ast.Name)} if isinstance(stmt, ast.Delete) else set()
+        done = (done | _certain(stmt)) - deleted
+    return done
+
+
+def scope_nodes(body: list[ast.stmt]) -> list[ast.AST]:
+    """Every node that runs in the scope of ``body`` itself, not in the functions or classes it
+    defines (their decorators and defaults, and a class's bases, do run there)."""
+    out: list[ast.AST] = []
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            children: list[ast.AST] = [*getattr(node, "decorator_list", []), *node.args.defaults]
+            children += [d for d in node.args.kw_defaults if d is not None]
+        elif isinstance(node, ast.ClassDef):
+            children = [*node.decorator_list, *node.bases, *node.keywords]
+        else:
+            children = list(ast.iter_child_nodes(node))
+        stack.extend(reversed(children))
+    return out
+
+
+def imported_modules(modules: list[ast.Module]) -> list[str]:
+    """Top-level names of every module imported anywhere, in order of appearance."""
+    found: dict[str, None] = {}
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.Import):
+            found.update(dict.fromkeys(a.name.partition(".")[0] for a in node.names))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module != "__future__":
+            found[node.module.partition(".")[0]] = None
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for module in modules:
+        visit(module)
+    return list(found)
 
 
 def _cell_magic(tree: ast.Module) -> _Facts | None:
@@ -210,7 +398,8 @@ class _Scope(ast.NodeVisitor):
     reach module level while reads of module names do.
 
     A reference is ``(name, how)`` with ``how`` one of "load", "mutate" (a store through the
-    name) or "call" (a method called on the name).
+    name) or "call" (a method called on the name). References from function bodies are kept
+    apart (``late_refs``): they are read when the function is called, not where it is defined.
     """
 
     def __init__(self, kind: str) -> None:
@@ -220,35 +409,44 @@ class _Scope(ast.NodeVisitor):
         self.imported: set[str] = set()
         self.declared_global: set[str] = set()
         self.declared_nonlocal: set[str] = set()
-        self.inner_refs: set[tuple[str, str]] = set()  # unresolved references of nested scopes
+        self.inner_refs: set[tuple[str, str]] = set()  # unresolved references of nested class bodies, comprehensions
+        self.late_refs: set[tuple[str, str]] = set()  # unresolved references of nested function bodies
         self.global_refs: set[tuple[str, str]] = set()  # references that ``global`` sent to module level
         self.global_stores: set[str] = set()  # module names bound inside functions through ``global``
         self.walrus: set[str] = set()  # comprehension only: bound in the enclosing scope
 
     # -- resolution -------------------------------------------------------------------------
-    def free_refs(self) -> set[tuple[str, str]]:
-        """References this scope leaves to the enclosing one; ``global`` ones go to global_refs."""
+    def free_refs(self) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """References this scope leaves to the enclosing one, as (made as it runs, made by its
+        nested functions); ``global`` ones go to global_refs."""
         local = self.stores - self.declared_global - self.declared_nonlocal
         # A class body's names are invisible to the functions nested in it.
         inner_local = set() if self.kind == "class" else local
-        free = set()
-        for refs, hidden in ((self.refs, local), (self.inner_refs, inner_local)):
+        free: tuple[set[tuple[str, str]], set[tuple[str, str]]] = (set(), set())
+        for refs, hidden, out in (
+            (self.refs, local, free[0]), (self.inner_refs, inner_local, free[0]), (self.late_refs, inner_local, free[1])
+        ):
             for ref in refs:
                 if ref[0] in self.declared_global:
                     self.global_refs.add(ref)
                 elif ref[0] not in hidden:
-                    free.add(ref)
+                    out.add(ref)
         self.global_stores |= self.stores & self.declared_global
         return free
 
     def module_refs(self) -> set[tuple[str, str]]:
         """At module level every reference, resolved or sent up through ``global``, is global."""
-        return self.refs | self.inner_refs | self.global_refs
+        return self.refs | self.inner_refs | self.late_refs | self.global_refs
 
     def _nested(self, child: _Scope, body: Sequence[ast.AST]) -> None:
         for node in body:
             child.visit(node)
-        self.inner_refs |= child.free_refs()
+        now, late = child.free_refs()
+        if child.kind == "function":
+            self.late_refs |= now | late
+        else:
+            self.inner_refs |= now
+            self.late_refs |= late
         self.global_refs |= child.global_refs
         self.global_stores |= child.global_stores
         (self.walrus if self.kind == "comprehension" else self.stores).update(child.walrus)
