@@ -90,12 +90,15 @@ def track(path: Any) -> str:
 def verify(
     notebook: str | Path, *, params: Mapping[str, Any] | None = None, timeout: int = 600,
     kernel_name: str = "python3", session: str | None = None,
+    recorded_env: bool = False, find_links: Path | None = None, no_index: bool = False,
 ) -> VerifyReport:
     """Rerun ``notebook`` in a fresh kernel and compare each cell with its recorded session;
-    the report ``nbrepro verify --json`` prints (schema ``nbrepro.verify/1``)."""
+    the report ``nbrepro verify --json`` prints (schema ``nbrepro.verify/1``).
+    ``recorded_env``: rerun in a venv of the session's lock (``find_links``, ``no_index``: its packages)."""
     from .verify.runner import verify as _verify
 
-    report, _extras = _verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session)
+    report, _extras = _verify(notebook, params=params, timeout=timeout, kernel_name=kernel_name, session=session,
+                              recorded_env=recorded_env, find_links=find_links, no_index=no_index)
     return report
 
 

@@ -40,6 +40,7 @@ from .record.hashing import hash_json
 from .record.redact import assigned_secrets, redact
 from .store import MemoryStore, Store, StoreLocked, open_store, recovery
 from .store.base import Blobs
+from .team.hook import AfterSave
 
 # After a batch the worker waits at least this long, and twice as long as its git reading
 # took (capped), before the next: cells that end in quick succession then share one git
@@ -115,6 +116,7 @@ class Recorder:
         self._git = GitCollector(root, self.session_id, snapshot_max_bytes)
         self._env = EnvCollector(root, self._stage_blob)
         self._hardware = HardwareCollector(self._stage_blob)
+        self._env.own_modules = self._hardware.loaded
         self._index = NotebookIndex()
         self._hashes = FileHashes()
         self._data = DataCollector(root, store_dir, self._hashes)
@@ -142,9 +144,10 @@ class Recorder:
         self._git_seconds = 0.0
         self._running = False  # a cell is between pre_cell and post_cell
         self._cell_ended = 0.0  # perf_counter when the last cell ended
-        self._idle = threading.Event()  # set when a cell ends, cleared when one begins
+        self._idle = threading.Event()  # set when a cell ends; cleared by the worker before it waits
         self._hurry = False  # flush() or close() is waiting: no idle wait
         self._clear_refs: int | None = _open_clear_refs()
+        self._after_save = AfterSave(root, store_dir, self.session_id, environ, self.guard.warn)
 
     # -- process-wide hooks --------------------------------------------------------------
     def install_hooks(self) -> None:
@@ -169,7 +172,6 @@ class Recorder:
         if self.paused:
             return
         self._running = True
-        self._idle.clear()
         self._data.begin()
         self._rng_before = self._seeds.begin()
         if self._clear_refs is not None:
@@ -336,7 +338,9 @@ class Recorder:
                     return
                 time.sleep(min(_IDLE_S - quiet, deadline - now))
                 continue
-            self._idle.wait(deadline - now)
+            self._idle.clear()
+            if self._running:  # checked again after the clear: a cell that ended meanwhile set it
+                self._idle.wait(deadline - now)
 
     def _process(self, cells: list[CellEnd]) -> None:
         if cells:
@@ -452,6 +456,7 @@ class Recorder:
             self.records_written += len(self._unsaved)
             self.last_record = self._unsaved[-1]
             self._unsaved = []
+            self._after_save.saved(self._store, self.last_record, self.records_written)  # anchor, live sink
         if not isinstance(self._store, MemoryStore):
             self.guard.clear("store")
 
@@ -468,7 +473,7 @@ class Recorder:
                 self._exit_note = self._keep_unsaved()
         except Exception as exc:  # noqa: BLE001 - at exit too, never a traceback
             self._exit_note = f"{len(self._unsaved)} record(s) could not be written ({describe(exc)})"
-        for part in (self._git, self._store):
+        for part in (self._after_save, self._git, self._store):
             try:
                 if part is not None:
                     part.close()

@@ -115,8 +115,8 @@ def assert_valid(records: list[dict[str, Any]], validator: Any) -> None:
         assert not errors, f"seq {rec.get('seq')}: {[e.message for e in errors][:3]}"
 
 
-def make_wheel(folder: Path, name: str, version: str) -> Path:
-    """A real, minimal wheel built by hand: pip installs it offline."""
+def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
+    """A real, minimal wheel built by hand (``requires``: its Requires-Dist): pip installs it offline."""
     import base64
     import hashlib
     import zipfile
@@ -124,7 +124,8 @@ def make_wheel(folder: Path, name: str, version: str) -> Path:
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": f"__version__ = {version!r}\n",
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        + "".join(f"Requires-Dist: {r}\n" for r in requires),
         f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: nbrepro-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     lines = []

@@ -2,6 +2,10 @@
 
 The installed set costs tens of milliseconds to scan (``capture.installed``), so it is scanned once and rescanned only when a
 site-packages folder's mtime changes (a ``%pip install`` does that); each check is a stat.
+The same rescan reads each distribution's origin (PEP 610) for the environment blob; the env
+part carries, as ``files``, the digest of the installed files of each distribution the cell
+imported (``installed.files_digest``: one stat per file, in the worker thread, once per
+distribution and installed set).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..project import relative_path
-from ..record.redact import allowed_env
+from ..record.redact import allowed_env, redact
 from . import Part
 from . import installed as installed_set
 
@@ -38,9 +42,11 @@ class EnvCollector:
         self.root = root
         self._put_blob = put_blob
         self._site_key: SiteKey | None = None
-        # The installed set before the last rescan: (its site key, installed, env blob id).
-        self._previous: tuple[SiteKey | None, dict[str, str], str] = (None, {}, "")
+        # The installed set before the last rescan: (its site key, installed, env blob id, its scan).
+        self._previous: tuple[SiteKey | None, dict[str, str], str, installed_set.Installed] = (
+            None, {}, "", installed_set.Installed())
         self._installed: dict[str, str] = {}
+        self._scanned = installed_set.Installed()
         self._by_module: dict[str, list[str]] = {}
         self._infrastructure: set[str] = set()
         self._first_seen: dict[str, str] = {}
@@ -53,6 +59,7 @@ class EnvCollector:
         self._kernel: dict[str, str] = {}
         self._part: Part | None = None
         self._variables: dict[str, str] = {}
+        self.own_modules: set[str] = set()  # top-level modules nbrepro's collectors imported themselves
         self._environ_raw: dict[Any, Any] | None = None  # os.environ._data when _variables was made
         self._changes: list[dict[str, str | None]] = []
         self._site_key_seen = False
@@ -77,10 +84,10 @@ class EnvCollector:
         """
         if seen_key is not None and seen_key != self._site_key and seen_key == self._previous[0]:
             # The cell ended before a later cell changed the installed set: its own view.
-            _key, installed, env_id = self._previous
+            _key, installed, env_id, scanned = self._previous
             self._modules = _tops(modules) or self._modules
             imported, local = self._map_modules(self._modules, installed)
-            return self._make_part(env_id, imported, local, installed)
+            return self._make_part(env_id, imported, local, installed, scanned)
         rescanned, self._rescanned = self._rescanned, False
         changed = rescanned
         if modules is not None:
@@ -93,21 +100,28 @@ class EnvCollector:
         env_id = self._env_id()
         changes, self._changes = self._changes, []
         if changed or self._part is None or self._part["id"] != env_id or "changed" in self._part:
-            self._part = self._make_part(env_id, self._imported, self._local, self._installed)
+            self._part = self._make_part(env_id, self._imported, self._local, self._installed, self._scanned)
             if changes:  # installed or removed since the previous record (a %pip install)
                 self._part["changed"] = changes
         return self._part
 
-    def _make_part(self, env_id: str, imported: dict[str, str], local: dict[str, str], installed: dict[str, str]) -> Part:
+    def _make_part(
+        self, env_id: str, imported: dict[str, str], local: dict[str, str], installed: dict[str, str],
+        scanned: installed_set.Installed,
+    ) -> Part:
         drift = [
             {"name": name, "imported": seen, "installed": installed.get(name)}
             for name, seen in sorted(self._first_seen.items())
             if installed.get(name) != seen
         ]
+        # The files of the version loaded: none where another is installed now (drift).
+        files = {name: digest for name, version in imported.items()
+                 if installed.get(name) == version and (digest := scanned.files_digest(name)) is not None}
         return {
             "id": env_id,
             "python": platform.python_version(),
             "imported": imported,
+            "files": files,
             "local_modules": local,
             "drift": drift,
             "kernel": self._kernel,
@@ -119,7 +133,7 @@ class EnvCollector:
         if key == self._site_key:
             return False
         if self._site_key is not None:
-            self._previous = (self._site_key, self._installed, self._blob_id or "")
+            self._previous = (self._site_key, self._installed, self._blob_id or "", self._scanned)
         self._site_key = key
         scanned = installed_set.scan()
         installed = scanned.versions
@@ -131,6 +145,7 @@ class EnvCollector:
             ]
         self._site_key_seen = True
         self._installed = installed
+        self._scanned = scanned
         self._by_module = scanned.by_module
         self._infrastructure = _closure(_INFRASTRUCTURE, scanned.requires)
         self._kernel = {k: v for k, v in installed.items() if normalize(k) in {"ipython", "ipykernel"}}
@@ -141,7 +156,7 @@ class EnvCollector:
         local: dict[str, str] = {}
         stdlib = sys.stdlib_module_names | set(sys.builtin_module_names)
         for top in tops:
-            if top in stdlib or top == "__main__":
+            if top in stdlib or top == "__main__" or top in self.own_modules:
                 continue
             dists = self._by_module.get(top)
             if not dists:
@@ -167,12 +182,50 @@ class EnvCollector:
                 "implementation": platform.python_implementation(),
                 "platform": sysconfig.get_platform(),
                 "virtualenv": sys.prefix != sys.base_prefix,
+                "markers": _markers(),
                 "installed": dict(sorted(self._installed.items())),
+                "requires": dict(sorted(self._scanned.requires.items())),
+                "origins": {name: _origin(o, self.root) for name, o in sorted(self._scanned.origins.items())},
                 "variables": variables,
             }
             self._blob_id = self._put_blob("env", blob)
             self._blob_key = key
         return self._blob_id
+
+
+def _markers() -> dict[str, str]:
+    """The environment markers a lock of this environment is for (PEP 508)."""
+    from packaging.markers import default_environment
+
+    keys = ("implementation_name", "platform_machine", "python_version", "sys_platform")
+    return {key: str(value) for key, value in default_environment().items() if key in keys}
+
+
+def _origin(direct_url: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Where a distribution was installed from, from its direct_url.json: ``kind`` ``vcs``
+    (``url``, ``vcs``, ``commit``), ``folder`` (``path``, ``editable``) or ``archive``
+    (``url``, or ``path`` for a local file). Credentials in URLs are redacted; a local path
+    is written relative to the project root, else to the home folder (``~/…``)."""
+    url = redact(direct_url["url"])
+    vcs, folder = direct_url.get("vcs_info"), direct_url.get("dir_info")
+    if isinstance(vcs, dict):
+        return {"kind": "vcs", "url": url, "vcs": str(vcs.get("vcs", "")), "commit": str(vcs.get("commit_id", ""))}
+    where: dict[str, Any] = {"path": _local_path(url, root)} if url.startswith("file:") else {"url": url}
+    if isinstance(folder, dict):
+        return {"kind": "folder", **where, "editable": bool(folder.get("editable"))}
+    return {"kind": "archive", **where}
+
+
+def _local_path(url: str, root: Path) -> str:
+    from urllib.parse import unquote, urlparse
+
+    path = Path(unquote(urlparse(url).path))
+    for base, prefix in ((root, ""), (Path.home(), "~/")):
+        try:
+            return prefix + path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def _loaded_version(top: str, dists: list[str], installed: str) -> str:

@@ -1,4 +1,4 @@
-"""File hashes: BLAKE3 on all cores over chunked reads, behind a (device, inode, size, mtime) cache.
+"""File hashes: BLAKE3 over reads (never a memory map), behind a (device, inode, size, mtime) cache.
 
 An unchanged file costs one ``stat`` and a dict lookup; the cache persists in the store, so a
 new session does not hash a large dataset again. A file whose mtime is under a second old is
@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
+from queue import SimpleQueue
 
 from blake3 import blake3
 
@@ -20,21 +22,98 @@ from ..record.hashing import PREFIX
 FileKey = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
 _RACY_S = 1.0
 
+# Never hash through mmap: a file truncated by another cell or process while it is mapped
+# kills the kernel with SIGBUS. Reads cost a copy from the page cache, so a large file is
+# read by one thread into one block while all cores hash the other: the copy runs beside the
+# hash instead of before it (docs/performance.md, P3).
+_CHUNK = 1 << 20  # a small file's read size
+# Large enough that waking the hashing threads is a small part of a block, small enough that
+# both blocks stay in cache between the read and the hash (the best of 1 to 16 MiB measured).
+_BLOCK = 4 << 20
+# Below this one thread is as fast: starting the pool and the reader and zeroing the blocks
+# costs about what the overlap saves (64 MiB: 16-18 ms either way; 256 MiB: 57 ms against 40).
+_THREADED_FROM = 64 << 20
 
-# Read in chunks that stay in cache while all cores hash them. Never through mmap: a file
-# truncated by another cell or process while it is mapped kills the kernel with SIGBUS.
-_CHUNK = 1 << 20
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def hash_file(path: str) -> str:
-    """The ``blake3:`` hash of a file's content, read in chunks and hashed with all cores."""
-    hasher = blake3(max_threads=blake3.AUTO)
+    """The ``blake3:`` hash of a file's content."""
+    with io.FileIO(path, "r") as fh:  # FileIO: not through the wrapped open, and unbuffered
+        if os.fstat(fh.fileno()).st_size < _THREADED_FROM or not hasattr(os, "preadv"):
+            hasher = _hash_inline(fh)
+        else:
+            hasher = _hash_overlapped(fh.fileno(), _cores())
+    return PREFIX + hasher.hexdigest()
+
+
+def _hash_inline(fh: io.FileIO) -> blake3:
+    hasher = blake3()
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
-    with io.FileIO(path, "r") as fh:  # FileIO: not through the wrapped open, and unbuffered
-        while n := fh.readinto(buffer):
-            hasher.update(view[:n])
-    return PREFIX + hasher.hexdigest()
+    while n := fh.readinto(buffer):
+        hasher.update(view[:n])
+    return hasher
+
+
+def _hash_overlapped(fd: int, threads: int) -> blake3:
+    """A reader thread fills one block (``os.preadv`` releases the GIL) while ``threads``
+    threads hash the other; blocks are hashed in file order, up to the first short one.
+
+    The hashing threads are a pool of this hasher's own, started by the calling thread, so
+    they run at its priority: the recorder's worker lowers its own once it has recorded, and
+    a cell that starts while a large file is hashed then wins the cores it contends for.
+    (``blake3.AUTO`` would hash on the process-wide pool, started by whichever thread used it
+    first, at that thread's priority.)
+    """
+    hasher = blake3(max_threads=threads) if threads > 1 else blake3()
+    blocks = [bytearray(_BLOCK), bytearray(_BLOCK)]
+    free: SimpleQueue[int | None] = SimpleQueue()
+    filled: SimpleQueue[tuple[int, int] | BaseException] = SimpleQueue()
+    for i in range(len(blocks)):
+        free.put(i)
+    reader = threading.Thread(target=_read_blocks, args=(fd, blocks, free, filled), name="nbrepro-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            done = filled.get()
+            if isinstance(done, BaseException):
+                raise done
+            i, n = done
+            hasher.update(memoryview(blocks[i])[:n])
+            if n < _BLOCK:
+                return hasher
+            free.put(i)
+    finally:  # the reader ends before the caller closes fd
+        free.put(None)
+        reader.join()
+
+
+def _read_blocks(fd: int, blocks: list[bytearray], free: SimpleQueue[int | None], filled: SimpleQueue[tuple[int, int] | BaseException]) -> None:
+    """Fill each block handed back through ``free``, in file order, until one comes out short."""
+    offset = 0
+    try:
+        while (i := free.get()) is not None:
+            n = _read_at(fd, blocks[i], offset)
+            filled.put((i, n))
+            if n < len(blocks[i]):
+                return
+            offset += n
+    except BaseException as exc:  # noqa: BLE001 - raised in the hashing thread, which waits on it
+        filled.put(exc)
+
+
+def _read_at(fd: int, buffer: bytearray, offset: int) -> int:
+    """Fill ``buffer`` from ``offset``: short only at the end of the file."""
+    view = memoryview(buffer)
+    n = 0
+    while n < len(view) and (got := os.preadv(fd, [view[n:]], offset + n)):
+        n += got
+    return n
 
 
 class FileHashes:

@@ -27,6 +27,8 @@ class HardwareCollector:
         self._key: tuple[bool, bool] | None = None
         self._part: Part | None = None
         self._gpus_smi: list[dict[str, Any]] | None = None
+        # Top-level modules this collector itself imported (threadpoolctl): not the user's imports.
+        self.loaded: set[str] = set()
 
     def capture(self) -> Part:
         key = ("numpy" in sys.modules, "torch" in sys.modules)
@@ -54,7 +56,7 @@ class HardwareCollector:
             "threads": {k: v for k, v in allowed_env(os.environ).items() if "THREAD" in k or k.startswith("OMP_")},
         }
         if "numpy" in sys.modules:
-            facts["blas"] = _blas()
+            facts["blas"] = _blas(self.loaded)
         return facts
 
 
@@ -125,10 +127,15 @@ def _torch_gpus() -> list[dict[str, Any]]:
         return []
 
 
-def _blas() -> dict[str, Any]:
-    """The BLAS numpy runs on: threadpoolctl's live view if installed, else numpy's build info."""
+def _blas(loaded: set[str]) -> dict[str, Any]:
+    """The BLAS numpy runs on: threadpoolctl's live view if installed, else numpy's build info.
+    ``loaded`` gains "threadpoolctl" when this is what imported it."""
     try:
+        fresh = "threadpoolctl" not in sys.modules
         from threadpoolctl import threadpool_info
+
+        if fresh:
+            loaded.add("threadpoolctl")
 
         pools = [
             {

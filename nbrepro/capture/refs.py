@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any
 
 SESSIONS = "refs/nbrepro/sessions/"
+# Chain-head anchors (``nbrepro.team.anchors``), one ref per store and session. gc never drops
+# them: they are the record of what the store held, checked by ``nbrepro log --check``.
+ANCHORS = "refs/nbrepro/anchors/"
 
 
 def session_ref(session_id: str) -> str:
     return SESSIONS + session_id
+
+
+def anchor_ref(store_id: str, session_id: str) -> str:
+    return f"{ANCHORS}{store_id}/{session_id}"
 
 
 def _repo(root: Path) -> Any:

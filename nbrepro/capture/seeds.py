@@ -25,6 +25,7 @@ import random
 import struct
 import sys
 from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any
 
 from ..record import rng
@@ -338,7 +339,9 @@ class SeedCollector:
         def make(original: Any) -> Any:
             def default_rng(*args: Any, **kwargs: Any) -> Any:
                 given = args[0] if args else kwargs.get("seed")
-                if given is None:
+                if _importing():
+                    pass  # a library making its own generator as it is imported: not the cell's draw
+                elif given is None:
                     self.unseeded.append("numpy.random.default_rng")
                 elif isinstance(given, int):
                     self.calls["numpy.random.default_rng"] = given
@@ -388,3 +391,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (int, float, str)) or value is None:
         return value
     return repr(value)[:100]
+
+
+def _importing(depth: int = 64) -> bool:
+    """Whether an import is running below the caller (importlib's frames are on the stack)."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False

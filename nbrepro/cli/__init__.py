@@ -15,10 +15,15 @@ import click
 
 from .._errors import NbreproError, NotebookRepaired
 from .._version import __version__
+from .crate import crate
 from .demo import demo
 from .export import export
 from .gc import gc
+from .lock import lock
 from .log import log
+from .prov import prov
+from .pull import pull
+from .push import push
 from .show import show
 from .stamp import stamp
 from .verify import verify
@@ -40,6 +45,11 @@ cli.add_command(verify)
 cli.add_command(export)
 cli.add_command(stamp)
 cli.add_command(gc)
+cli.add_command(push)
+cli.add_command(pull)
+cli.add_command(prov)
+cli.add_command(crate)
+cli.add_command(lock)
 
 
 class _Stopped(BaseException):

@@ -15,14 +15,18 @@ from ..notebook.read import read_notebook
 from ..notebook.sessions import SessionMatch, find_sessions, no_session_message
 from ..record import is_unavailable
 from ..record.display import cell_label, print_unpadded
+from ..store import SQLiteStore
 from ._common import console, open_project_store
 
 
 @click.command()
 @click.argument("notebook", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of records, oldest first.")
-@click.option("--check", is_flag=True, help="Verify the hash chain; exit 1 if it is broken.")
-def log(notebook: str | None, as_json: bool, check: bool) -> None:
+@click.option("--check", is_flag=True,
+              help="Verify the hash chain and compare it with its anchors (git, MLflow); exit 1 if either fails.")
+@click.option("--tracking-uri", metavar="URI",
+              help="With --check: also compare with the MLflow runs' anchors [default: $NBREPRO_MLFLOW_TRACKING_URI].")
+def log(notebook: str | None, as_json: bool, check: bool, tracking_uri: str | None) -> None:
     """List recorded cell runs, of one NOTEBOOK or of the whole project.
 
     A notebook's runs are those of the sessions found by its cell contents (whatever ran it,
@@ -33,16 +37,7 @@ def log(notebook: str | None, as_json: bool, check: bool) -> None:
     sessions: list[SessionMatch] = []
     try:
         if check:
-            problems = store.check()
-            count = len(store.records())
-            marks = store.marks()
-            if problems:
-                for line in problems:
-                    click.echo(f"broken: {line}")
-                raise CheckFailed(f"the hash chain of {store.location} is broken ({len(problems)} problem(s))")
-            pruned = sum(m["records"] for m in marks)
-            gc = f", {len(marks)} pruned range(s) in place of {pruned} record(s)" if marks else ""
-            click.echo(f"ok: {count} record(s){gc}, hash chain intact")
+            _check(store, root, tracking_uri)
             return
         if notebook is None:
             records = store.records()
@@ -66,6 +61,40 @@ def log(notebook: str | None, as_json: bool, check: bool) -> None:
     for match in sessions:
         click.echo(f"session {match.session_id[:8]}: found {match.describe()}")
     _table(records)
+
+
+def _check(store: SQLiteStore, root: Path, tracking_uri: str | None) -> None:
+    """The chain within the store, then the store against every anchor it can reach."""
+    from ..team.check import check_anchors
+    from ..team.check import tracking_uri as resolve_uri
+
+    problems = store.check()
+    uri = resolve_uri(tracking_uri)
+    anchored = check_anchors(store, root, uri)
+    for line in [*problems, *anchored.problems]:
+        click.echo(f"broken: {line}")
+    for note in anchored.notes:
+        click.echo(f"nbrepro: note: {note}", err=True)
+    if anchored.others:
+        ids = ", ".join(sorted(i[:8] for i in anchored.others))
+        click.echo(f"nbrepro: note: the repository also holds anchors of other stores ({ids}), not compared", err=True)
+    if problems:
+        raise CheckFailed(f"the hash chain of {store.location} is broken ({len(problems)} problem(s))")
+    if anchored.problems:
+        raise CheckFailed(
+            f"the history in {store.location} was rewritten or truncated: it fails {len(anchored.problems)} anchor(s)"
+        )
+    marks = store.marks()
+    pruned = sum(m["records"] for m in marks)
+    gc = f", {len(marks)} pruned range(s) in place of {pruned} record(s)" if marks else ""
+    click.echo(f"ok: {len(store.records())} record(s){gc}, hash chain intact")
+    git, remote = anchored.compared.get("git", 0), anchored.compared.get("mlflow")
+    if not (root / ".git").exists() and remote is None:
+        return  # nothing outside the store to compare with
+    signed = f", {anchored.signed} signed" if anchored.signed else ""
+    where = f"; {remote} MLflow anchor(s) at {uri}" if remote is not None else ""
+    store_id = anchored.store_id[:8] if anchored.store_id else "none yet"
+    click.echo(f"anchors hold: {git} git anchor(s){signed}{where} (store id {store_id})")
 
 
 def _table(records: list[dict[str, Any]]) -> None:

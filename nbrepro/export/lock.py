@@ -3,15 +3,14 @@
 Requirements are what the recorded session actually imported, pinned to the versions it
 ran with; without a record, the notebook's static imports pinned to what is installed
 here. ``%pip install`` specs from the notebook are added. ``pip-compile`` (pip-tools)
-then resolves them into ``requirements.lock`` with ``--generate-hashes``.
+then resolves them into ``requirements.lock`` with ``--generate-hashes`` (``nbrepro.notebook.pip``,
+which ``nbrepro lock`` and ``verify --recorded-env`` share).
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from .._errors import ExportError
+from ..notebook import pip
 from ..notebook.facts import SessionFacts
 
 _LOCAL_SPEC = re.compile(r"^(?:\.|/|~|file:)|[/\\]|://")
@@ -90,50 +90,19 @@ def installed_pin(dist: str) -> str:
 def lock(folder: Path, *, find_links: Path | None = None, no_index: bool = False) -> str:
     """Run pip-compile on ``folder/requirements.in``; write and return ``requirements.lock``.
     A failure is an ``ExportError`` (exit 1) with pip-compile's last error line."""
-    command = [
-        sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--no-emit-index-url",
-        "--no-emit-find-links", "--strip-extras", *index_options(find_links, no_index),
-        "-o", "requirements.lock", "requirements.in",
-    ]  # fmt: skip
-    env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "nbrepro export", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        raise ExportError(f"pip-compile failed: {_last_error(proc.stderr + proc.stdout)}")
-    text = (folder / "requirements.lock").read_text(encoding="utf-8")
-    local = [p for p in (folder, find_links) if p is not None and str(p.resolve()) in text]
-    if local or "file:" in text:
-        raise ExportError("pip-compile wrote a local path into requirements.lock; use index packages only")
-    return text
+    try:
+        return pip.compile_lock(folder, find_links=find_links, no_index=no_index, command="nbrepro export")
+    except pip.PipFailed as exc:
+        raise ExportError(str(exc)) from None
 
-
-def index_options(find_links: Path | None, no_index: bool) -> list[str]:
-    """The pip options that say where packages come from, for pip-compile and pip install."""
-    return [*(["--no-index"] if no_index else []), *(["--find-links", str(find_links.resolve())] if find_links else [])]
 
 
 def isolated_python(folder: Path, venv: Path, *, find_links: Path | None = None, no_index: bool = False) -> Path:
     """A fresh virtual environment at ``venv`` with exactly ``folder/requirements.lock``
     installed (hashes required, no dependency resolution); its Python."""
-    created = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
-    if created.returncode != 0:
-        raise ExportError(f"--isolated: cannot create a virtual environment: {_last_error(created.stderr)}")
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    lockfile = folder / "requirements.lock"
-    if not any(line.strip() and not line.lstrip().startswith("#") for line in lockfile.read_text().splitlines()):
-        return python  # nothing to install: a standard-library notebook
-    command = [
-        str(python), "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps",
-        *index_options(find_links, no_index), "-r", str(lockfile),
-    ]  # fmt: skip
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        why = _last_error(proc.stderr + proc.stdout)
-        raise ExportError(f"--isolated: pip install from requirements.lock failed: {why}")
+    try:
+        python = pip.create_venv(venv)
+        pip.install_lock(python, folder / "requirements.lock", find_links=find_links, no_index=no_index)
+    except pip.PipFailed as exc:
+        raise ExportError(f"--isolated: {exc}") from None
     return python
-
-
-def _last_error(output: str) -> str:
-    """The last unindented line (past any traceback), without an exception's module path."""
-    lines = [line.rstrip() for line in output.splitlines() if line.strip() and not line[0].isspace()]
-    return re.sub(r"^[\w.]+\.(\w+: )", r"\1", (lines or ["no output"])[-1])

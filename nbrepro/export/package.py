@@ -32,7 +32,7 @@ import nbformat
 from .._errors import UsageError
 from .._version import __version__
 from ..notebook.facts import SessionFacts
-from ..notebook.flow import dependencies, imported_modules
+from ..notebook.flow import cell_flow, dependencies, imported_modules
 from ..notebook.params import cell_tags, literal
 from ..notebook.read import read_notebook
 from ..notebook.recorded import recorded_side
@@ -288,10 +288,15 @@ def _rng_replay(
     lost = {i: g for i, g in lost.items() if g}
     notes: list[str] = []
     if lost:
-        deps = dependencies([c.source if c.cell_type == "code" else "" for c in nb.cells])
+        sources = [c.source if c.cell_type == "code" else "" for c in nb.cells]
+        deps = dependencies(sources)
         tainted = dict(lost)
         for index, names in enumerate(deps):
-            if index not in tainted and any(definer in tainted for definer in names.values()):
+            # What an import binds (np, pd) carries no drawn numbers: a library that drew as
+            # it was imported taints nothing the cells compute with it.
+            if index not in tainted and any(
+                definer in tainted and name not in cell_flow(sources[definer]).imports for name, definer in names.items()
+            ):
                 tainted[index] = []
         how = "compared by what is stable (type, shape, dtype: the text with numbers masked)"
         for index, generators in sorted(tainted.items()):
@@ -453,7 +458,7 @@ def _files(
         f"src/{pkg}/pipeline.py": py + local.localize(tr.source, local_names, pkg),
         f"src/{pkg}/_runtime.py": py + runtime,
         f"src/{pkg}/_compare.py": py + compare,
-        f"src/{pkg}/_pretty.py": _ipython_pretty(),
+        f"src/{pkg}/_pretty.py": py + _ipython_pretty(),
         **extra,
         f"src/{pkg}/_redact.py": py + redaction,
         f"src/{pkg}/__main__.py": py + _main_source(pkg, tr.parameters, notebook),

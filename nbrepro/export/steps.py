@@ -59,14 +59,20 @@ class Section:
 
 @dataclass
 class Step:
-    """A step function: its name, cells, arguments, return values and the module globals
-    it binds (the fallback)."""
+    """A step function: its name, cells, arguments, return values, the module globals it
+    binds and those it reads (the fallback)."""
 
     name: str
     section: Section
     args: list[str] = field(default_factory=list)
     returns: list[str] = field(default_factory=list)
     shared: list[str] = field(default_factory=list)
+    reads_shared: list[str] = field(default_factory=list)
+
+    @property
+    def explicit(self) -> bool:
+        """Whether every name it uses from elsewhere comes in as an argument."""
+        return not (self.shared or self.reads_shared)
 
 
 @dataclass
@@ -193,7 +199,7 @@ def _flow(steps: list[Step], facts: list[_Facts], parameters: list[str], shared:
             for name in sorted(outputs[index] - fact.certain):
                 if name in inputs[index]:
                     continue
-                if isinstance(providers[index].get(name), (int, str)) and providers[index].get(name) != "module":
+                if name in providers[index]:  # bound before: it comes in, so it is bound either way
                     extra_inputs[index].add(name)
                 else:
                     shared.setdefault(name, []).append(f"{steps[index].name} may leave it unbound")
@@ -214,13 +220,14 @@ def _flow(steps: list[Step], facts: list[_Facts], parameters: list[str], shared:
         step.args = sorted(inputs[index], key=order)
         step.returns = sorted(outputs[index] | results[index], key=order)
         step.shared = sorted(facts[index].binds & set(shared), key=order)
+        step.reads_shared = sorted(((facts[index].reads | facts[index].late) & set(shared)) - facts[index].binds, key=order)
 
 
 def _inputs(
     facts: list[_Facts], parameters: list[str], shared: set[str], extra: list[set[str]]
 ) -> tuple[list[set[str]], list[dict[str, int | str]]]:
-    """Each step's arguments, and who bound each name it reads: "param", a step index, or
-    None when nothing did (a module-level name, a builtin, an undefined name)."""
+    """Each step's arguments, and who bound each name before it: "param" or a step index
+    (a name missing there is a module-level name, a builtin, or bound by nothing)."""
     provider: dict[str, int | str] = {p: "param" for p in parameters}
     inputs: list[set[str]] = []
     providers: list[dict[str, int | str]] = []

@@ -96,7 +96,7 @@ class ResultSpec:
 class Transformed:
     """``pipeline.py``'s source and what the package assembly needs to know about it.
     ``explicit`` counts the steps whose names all flow as arguments and return values
-    (no module global bound, no fallback)."""
+    (no module global bound or read: no fallback)."""
 
     source: str
     parameters: list[Parameter]
@@ -108,7 +108,6 @@ class Transformed:
     error_cells: list[int]
     has_parameters_cell: bool
     explicit: int = 0
-    returns: list[str] = field(default_factory=list)
 
 
 def transform(
@@ -185,7 +184,6 @@ def transform(
         ),
         ctx.report,
     )
-    returns = sorted({name for step in steps for name in step.returns})
     return Transformed(
         source=codegen.expand_comments(source, ctx.comments) + "\n",
         parameters=parameters,
@@ -196,8 +194,7 @@ def transform(
         results=ctx.results,
         error_cells=sorted(expect_errors),
         has_parameters_cell=params_cell is not None,
-        explicit=sum(1 for s in steps if not s.shared),
-        returns=returns,
+        explicit=sum(1 for s in steps if s.explicit),
     )
 
 
@@ -284,6 +281,8 @@ class _CellRewriter(ast.NodeTransformer):
             # At a notebook's top level, exec and eval work in its namespace: in a step,
             # the module's is the one that lasts (the step's locals would be a copy).
             node.args.append(ast.Call(ast.Name("globals", ast.Load()), [], []))
+        if not self.depth and isinstance(func, ast.Name) and func.id in ("locals", "vars") and not node.args:
+            func.id = "globals"  # the same namespace, at a notebook's top level
         if (isinstance(func, ast.Attribute) and func.attr == "plot") or _root_name(func) in self.ctx.plt_names:
             self.plots = True
         return self.generic_visit(node)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import nbformat
+from packaging.utils import canonicalize_name
 
 from ..record import outputs as canon
 from ..record.hashing import hash_text
@@ -37,6 +38,7 @@ class CellFacts:
     rng_start: dict[str, dict[str, Any]] = field(default_factory=dict)  # global RNG states at the start (rng blobs)
     imported: dict[str, str] = field(default_factory=dict)  # every distribution loaded by then
     imported_here: dict[str, str] | None = None  # those first loaded by this cell's run (None: not known)
+    files: dict[str, str] = field(default_factory=dict)  # imported distribution -> its installed files digest
     local_modules: dict[str, str] = field(default_factory=dict)
     snapshot: str | None = None
     order: list[int] = field(default_factory=list)  # notebook indices run up to this cell's run
@@ -54,6 +56,7 @@ class SessionFacts:
     hardware: dict[str, Any] = field(default_factory=dict)
     pythonhashseed: str | None = None
     match: dict[str, Any] = field(default_factory=dict)  # how the session was found (SessionMatch.to_dict)
+    env: dict[str, Any] = field(default_factory=dict)  # what a lock of the session needs (session_env)
 
     # -- stamp ---------------------------------------------------------------------------
     def to_stamp(self) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
@@ -68,6 +71,7 @@ class SessionFacts:
             "hardware": self.hardware,
             "pythonhashseed": self.pythonhashseed,
             "match": self.match,
+            "env": self.env,
         }
         cells = {}
         for index, cell in self.cells.items():
@@ -101,6 +105,7 @@ def from_records(
         session_id=first.get("session_id"),
         hardware=_hardware(first.get("hardware"), get_blob),
         pythonhashseed=_part(first, "seeds").get("pythonhashseed"),
+        env=session_env(records, get_blob),
     )
     matcher = CellMatcher(nb.cells)
     loaded: dict[str, str] = {}  # distributions loaded by the session so far
@@ -137,12 +142,56 @@ def from_records(
             rng_start=_rng_states(seeds, get_blob) if with_outputs else {},
             imported=imported,
             imported_here=here,
+            files=dict(env["files"]) if isinstance(env.get("files"), dict) else {},
             local_modules=dict(env.get("local_modules") or {}),
             snapshot=git.get("snapshot") if isinstance(git.get("snapshot"), str) else None,
             order=list(facts.order),
             params=dict(rec.get("params") or {}),
         )
     return facts
+
+
+def session_env(records: list[dict[str, Any]], get_blob: GetBlob) -> dict[str, Any]:
+    """What a lock of the session needs (``nbrepro.notebook.lock``): the recorded Python
+    (``python``, ``implementation``, ``platform``, ``markers``), the distributions its cells
+    imported (``imported``), those and everything they require, pinned to the versions the
+    session ran with (``pins``: the imported ones as loaded, the rest as in the last
+    record's installed set), and the origin of each pin not installed from an index
+    (``origins``, PEP 610). Empty when no record has an environment."""
+    imported: dict[str, str] = {}
+    env_id = None
+    for record in records:
+        env = _part(record, "env")
+        for name, version in (env.get("imported") or {}).items():
+            imported.setdefault(name, version)  # a distribution is loaded once per kernel
+        env_id = env.get("id") if isinstance(env.get("id"), str) else env_id
+    blob = (get_blob(env_id) if env_id else None) or {}
+    if not imported and not blob:
+        return {}
+    installed: dict[str, str] = blob.get("installed") or {}
+    pins = {name: installed[name] for name in _closure(imported, blob.get("requires") or {}, installed)}
+    pins.update(imported)
+    return {
+        **{key: blob[key] for key in ("python", "implementation", "platform", "markers") if key in blob},
+        "imported": sorted(imported, key=str.lower),
+        "pins": dict(sorted(pins.items(), key=lambda kv: kv[0].lower())),
+        "origins": {name: origin for name, origin in sorted((blob.get("origins") or {}).items()) if name in pins},
+    }
+
+
+def _closure(roots: Mapping[str, str], requires: Mapping[str, list[str]], installed: Mapping[str, str]) -> list[str]:
+    """The installed distributions ``roots`` require, transitively (by canonical name)."""
+    by_key: dict[str, str] = {canonicalize_name(name): name for name in installed}
+    reqs: dict[str, list[str]] = {canonicalize_name(name): names for name, names in requires.items()}
+    seen: set[str] = set()
+    todo = [canonicalize_name(name) for name in roots]
+    while todo:
+        key = todo.pop()
+        if key in seen or key not in by_key:
+            continue
+        seen.add(key)
+        todo.extend(canonicalize_name(name) for name in reqs.get(key, ()))
+    return [by_key[key] for key in seen]
 
 
 def _part(record: Mapping[str, Any], key: str) -> dict[str, Any]:

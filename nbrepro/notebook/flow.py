@@ -35,6 +35,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -195,16 +196,35 @@ class BlockNames:
 def block_names(body: Sequence[ast.stmt]) -> BlockNames:
     """The names of ``body`` (plain Python: IPython syntax already turned into calls)."""
     binds: set[str] = set()
-    reads: set[str] = set()
     late: set[str] = set()
     global_writes: set[str] = set()
-    for stmt, scope, before in _statements(body, _certain):
-        reads |= _reads(stmt) - before
-        late |= {name for name, _ in scope.late_refs | scope.global_refs}
-        binds |= scope.stores
-        global_writes |= scope.global_stores
+    for stmt in body:
+        found = _statement(stmt)
+        late |= found.late
+        binds |= found.binds
+        global_writes |= found.global_writes
+    reads = _block_reads(body)
     certain = _certain_block(body)
     return BlockNames(frozenset(binds), frozenset(reads), frozenset(certain), frozenset(late), frozenset(global_writes))
+
+
+# Export asks about the same statements many times over (a cell, its step, each function);
+# statements are not changed between the questions (export changes them only once it has asked).
+_STATEMENTS: weakref.WeakKeyDictionary[ast.stmt, BlockNames] = weakref.WeakKeyDictionary()
+
+
+def _statement(stmt: ast.stmt) -> BlockNames:
+    found = _STATEMENTS.get(stmt)
+    if found is None:
+        scope = _Scope("module")
+        scope.visit(stmt)
+        late = {name for name, _ in scope.late_refs | scope.global_refs}
+        found = BlockNames(
+            frozenset(scope.stores), frozenset(_reads(stmt)), frozenset(_certain(stmt)), frozenset(late),
+            frozenset(scope.global_stores),
+        )
+        _STATEMENTS[stmt] = found
+    return found
 
 
 def _reads(stmt: ast.stmt) -> set[str]:
@@ -229,8 +249,11 @@ def _reads(stmt: ast.stmt) -> set[str]:
 
 def _block_reads(body: Sequence[ast.stmt]) -> set[str]:
     reads: set[str] = set()
-    for stmt, _, before in _statements(body, _certain):
-        reads |= _reads(stmt) - before
+    bound: set[str] = set()  # bound for certain by the statements before
+    for stmt in body:
+        found = _statement(stmt)
+        reads |= found.reads - bound
+        bound |= found.certain
     return reads
 
 
@@ -276,7 +299,7 @@ def _certain_block(body: Sequence[ast.stmt]) -> set[str]:
     done: set[str] = set()
     for stmt in body:
         deleted = {t.id for t in stmt.targets if isinstance(t, ast.Name)} if isinstance(stmt, ast.Delete) else set()
-        done = (done | _certain(stmt)) - deleted
+        done = (done | _statement(stmt).certain) - deleted
     return done
 
 

@@ -1,4 +1,4 @@
-"""Running a notebook in a fresh ipykernel through nbclient, on this very Python, bounded.
+"""Running a notebook in a fresh ipykernel through nbclient, on this very Python (or a given one), bounded.
 
 Imported only by commands that execute notebooks, never by the extension.
 
@@ -33,6 +33,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from traitlets import Unicode
 
 # jupyter_client's own shutdown_wait_time: a busy kernel gets half of it to act on the
 # shutdown request, then SIGTERM, then SIGKILL at the end.
@@ -50,16 +51,20 @@ class RunStopped(Exception):
 
 
 class ThisPythonKernelSpecs(KernelSpecManager):
-    """Kernel specs whose bare ``python`` resolves to the interpreter running nbrepro.
+    """Kernel specs whose bare ``python`` resolves to the interpreter running nbrepro, or to
+    ``python`` when given (``verify --recorded-env``: a venv's).
 
     ipykernel's stock spec says ``python``, found on PATH: run from an unactivated venv,
-    that would be some other Python without nbrepro installed.
+    that would be some other Python without nbrepro installed. Its native spec names this
+    interpreter, which a given ``python`` replaces too.
     """
+
+    python = Unicode(sys.executable, help="The interpreter a Python kernel runs on.")
 
     def get_kernel_spec(self, kernel_name: str) -> Any:
         spec = super().get_kernel_spec(kernel_name)
-        if spec.argv and spec.argv[0] in ("python", "python3"):
-            spec.argv = [sys.executable, *spec.argv[1:]]
+        if spec.argv and spec.argv[0] in ("python", "python3", sys.executable):
+            spec.argv = [self.python, *spec.argv[1:]]
         return spec
 
 
@@ -89,8 +94,10 @@ def execute(
     extra_arguments: list[str] | None = None,
     on_cell_executed: Any = None,
     before_cell: Callable[[int], str | None] | None = None,
+    python: Path | None = None,
 ) -> nbformat.NotebookNode:
-    """Execute ``nb`` in place in a fresh kernel whose working directory is ``cwd``.
+    """Execute ``nb`` in place in a fresh kernel whose working directory is ``cwd``, on
+    ``python`` when given (else this interpreter).
 
     ``extra_arguments`` go to the kernel (``--ext=nbrepro`` loads the recorder);
     ``on_cell_executed(cell=, cell_index=, execute_reply=)`` is nbclient's per-cell hook (it
@@ -103,6 +110,7 @@ def execute(
     run = _Run(nb, cwd, {**os.environ, **(env or {})}, timeout, start_timeout, kernel_name, allow_errors,
                list(extra_arguments or []), on_cell_executed, sockets)
     run.before_cell = before_cell
+    run.python = str(python or sys.executable)
     # Waited for on an Event, not with join(): up to Python 3.12, a join() that a signal's
     # exception interrupts marks the thread as ended while it still runs.
     thread = threading.Thread(target=run.main, name="nbrepro-kernel", daemon=True)
@@ -142,6 +150,7 @@ class _Run:
         self.error: RunStopped | None = None
         self.cell: int | None = None  # the code cell running, or last run
         self.before_cell: Callable[[int], str | None] | None = None
+        self.python = sys.executable
         self.stopping = False
         self.done = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -181,7 +190,7 @@ class _Run:
         # per-cell timeout never fires (the reply is awaited however long the cell runs).
         self.km = km = AsyncKernelManager(
             kernel_name=self.kernel_name,
-            kernel_spec_manager=ThisPythonKernelSpecs(),
+            kernel_spec_manager=ThisPythonKernelSpecs(python=self.python),
             shutdown_wait_time=SHUTDOWN_GRACE,
             # Unix sockets where there are any: no TCP port open, and no ipykernel warning about one.
             **({"transport": "ipc", "ip": os.path.join(self.sockets, "kernel")} if self.sockets else {}),

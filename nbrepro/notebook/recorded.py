@@ -121,8 +121,8 @@ def _differences(stamped: SessionFacts, stored: SessionFacts, ran: set[Any]) -> 
     """Where the stamp says other than the store's records (by run id: the cells may have
     moved since the stamp was written)."""
     found: list[Finding] = []
-    keys = ("session_id", "params", "git", "hardware", "pythonhashseed")
-    top = [k for k in keys if getattr(stamped, k) != getattr(stored, k)]
+    keys = ("session_id", "params", "git", "hardware", "pythonhashseed", "env")
+    top = [k for k in keys if getattr(stamped, k) != getattr(stored, k) and not _older(k, getattr(stamped, k))]
     placed = {i: c.run_id for i, c in stamped.cells.items()} == {i: c.run_id for i, c in stored.cells.items()}
     if placed and stamped.order != stored.order:
         top.append("order")
@@ -137,7 +137,13 @@ def _differences(stamped: SessionFacts, stored: SessionFacts, ran: set[Any]) -> 
         if theirs is None:  # placed elsewhere now: nothing to compare it with
             continue
         mine, other = asdict(cell), asdict(theirs)
-        fields = [k for k in mine if k not in ("index", "outputs", "order") and mine[k] != other[k]]
+        fields = [k for k in mine if k not in ("index", "outputs", "order") and mine[k] != other[k] and not _older(k, mine[k])]
         if fields:
             found.append((index, f"cell {index}'s {', '.join(fields)} differ from the store's record"))
     return found
+
+
+def _older(key: str, stamped: Any) -> bool:
+    """A fact stamps began to carry later (the session's environment, the files digests),
+    absent from a stamp written before: not an alteration (the seal covers what it holds)."""
+    return key in ("env", "files") and not stamped

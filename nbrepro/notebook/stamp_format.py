@@ -96,6 +96,7 @@ def _facts(top: Mapping[str, Any], entries: dict[int, Mapping[str, Any]], now: d
         hardware=dict(top.get("hardware") or {}),
         pythonhashseed=top.get("pythonhashseed"),
         match=dict(top.get("match") or {}),
+        env=dict(top.get("env") or {}),
     )
     for index, entry in entries.items():
         if now.get(entry["order"][-1]) != index:
@@ -114,7 +115,7 @@ def _altered(
     if hash_json(parts) != integrity["hash"]:
         found.append((None, "its seal was edited"))
     if hash_json({k: v for k, v in top.items() if k != "integrity"}) != integrity["top"]:
-        found.append((None, "the notebook-level stamp was edited (session, order of runs, parameters, git, hardware)"))
+        found.append((None, "the notebook-level stamp was edited (session, order of runs, parameters, git, hardware, environment)"))
     sealed: dict[str, str] = integrity["cells"]
     for index, entry in entries.items():
         if sealed.get(str(entry["order"][-1])) != hash_json(entry):
@@ -156,9 +157,9 @@ def _check_integrity(value: Any) -> dict[str, Any] | None:
     if not isinstance(cells, dict) or not all(isinstance(h, str) for h in cells.values()):
         raise ValueError(f"{where}.cells is not an object of hashes")
     chain = value.get("chain")
-    if chain is not None and not (
+    if "chain" not in value or (chain is not None and not (
         isinstance(chain, dict) and _is_index(chain.get("seq")) and isinstance(chain.get("hash"), str)
-    ):
+    )):
         raise ValueError(f"{where}.chain is not a chain position (seq, hash)")
     return value
 
@@ -182,6 +183,16 @@ def _strings(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
+def _env(value: Any) -> bool:
+    """The session's environment (``facts.session_env``): what ``nbrepro lock`` reads."""
+    return isinstance(value, dict) and all((
+        all(isinstance(value.get(k, ""), str) for k in ("python", "implementation", "platform")),
+        _strings(value.get("markers", {})), _strings(value.get("pins", {})),
+        isinstance(value.get("imported", []), list) and all(isinstance(n, str) for n in value.get("imported", [])),
+        isinstance(value.get("origins", {}), dict) and all(isinstance(o, dict) for o in value.get("origins", {}).values()),
+    ))
+
+
 def _is(kind: type) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, kind)
 
@@ -194,6 +205,7 @@ _TOP: dict[str, tuple[Callable[[Any], bool], str]] = {
     "hardware": (_is(dict), "an object"),
     "match": (_is(dict), "an object"),
     "pythonhashseed": (_is(str), "a string"),
+    "env": (_env, "an environment (python, pins, origins)"),
 }
 _CELL: dict[str, tuple[Callable[[Any], bool], str]] = {
     "source_hash": (_is(str), "a string"),
@@ -205,6 +217,7 @@ _CELL: dict[str, tuple[Callable[[Any], bool], str]] = {
     "unseeded": (lambda v: isinstance(v, list) and all(isinstance(u, str) for u in v), "a list of strings"),
     "imported": (_strings, "an object of versions"),
     "imported_here": (_strings, "an object of versions"),
+    "files": (_strings, "an object of hashes"),
     "local_modules": (_strings, "an object of paths"),
     "snapshot": (_is(str), "a string"),
     "order": (lambda v: _indices(v) and bool(v), "a non-empty list of cell indices"),

@@ -1,7 +1,7 @@
 """IPython syntax: a cell's source as the Python IPython runs (its own ``TransformerManager``),
 recognizing magics and shell escapes as it writes them (``get_ipython().run_line_magic(...)``),
 and building the plain-Python statements they become. Used by export's ``transform`` and
-verify's ``flow``; no notebook state here.
+the name flow (``notebook.flow``); no notebook state here.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import os
 import re
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from . import chain
 from .base import Blobs, FileHashRows, SessionSummary, Store, blob_refs
 
 DB_NAME = "nbrepro.db"
+_KEPT_RNG = 16
 STORE_VERSION = "1"
 # What every SQLite database file starts with: checked before each batch, so a file
 # overwritten in place is found before anything is written into it.
@@ -104,7 +106,10 @@ class SQLiteStore(Store):
         self._create = create or self._memory
         self._warn = warn
         self._sessions: set[str] = set()  # the sessions this object wrote records of
-        self._kept_blobs: Blobs = {}  # env and hardware blobs it wrote, to write again into a new file
+        # Blobs later records of this session may point at again, to write again into a new
+        # file: every env and hardware blob, and the last RNG states (a cell that draws
+        # nothing shares the previous cell's state blob).
+        self._kept_blobs: Blobs = {}
         self._carry: list[dict[str, Any]] = []  # this session's records saved from a replaced file
         self._carry_blobs: Blobs = {}
         self._reconnect = False
@@ -117,6 +122,7 @@ class SQLiteStore(Store):
         self._connect()
 
     def _connect(self) -> None:
+        self._close_header_fd()  # the connection it went with is closed
         try:
             conn = sqlite3.connect(
                 ":memory:" if self._memory else self.path, timeout=self._busy_timeout_s, isolation_level=None,
@@ -149,7 +155,20 @@ class SQLiteStore(Store):
                 raise StoreError(f"cannot open {self.path}: {exc}") from exc
             raise StoreCorrupt(f"{self.path} is not a usable nbrepro database: {exc}") from exc
         self._file_id = None if self._memory else _identity(self.path)
+        # The header is read through one descriptor kept open with the connection: closing
+        # any descriptor of the file drops every POSIX lock this process holds on it, SQLite's
+        # included, and another process closing its connection would then take itself for the
+        # last one and delete the WAL this one still writes to (its records lost).
+        try:
+            self._header_fd: int | None = None if self._memory else os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._header_fd = None
         self._reconnect = False
+
+    def _close_header_fd(self) -> None:
+        fd, self._header_fd = getattr(self, "_header_fd", None), None
+        if fd is not None:
+            os.close(fd)
 
     def _tables(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -168,7 +187,10 @@ class SQLiteStore(Store):
                 self._heal(f"was damaged ({exc.__cause__ or exc})", overwritten=True)
                 sealed = self._write(records, blobs or {}, file_hashes or [])
             self._sessions.update(rec["session_id"] for rec in records)
-            self._kept_blobs.update((i, b) for i, b in (blobs or {}).items() if b[0] in ("env", "hardware"))
+            self._kept_blobs.update((i, b) for i, b in (blobs or {}).items() if b[0] in ("env", "hardware", "rng"))
+            rng = [i for i, b in self._kept_blobs.items() if b[0] == "rng"]
+            for old in rng[:-_KEPT_RNG]:
+                del self._kept_blobs[old]
             # Only now, with the commit done, do the caller's dicts learn their place.
             for rec, done in zip(records, sealed, strict=True):
                 rec.update(done)
@@ -283,9 +305,7 @@ class SQLiteStore(Store):
 
     def _file_fault(self) -> str | None:
         try:
-            with open(self.path, "rb") as f:
-                st = os.fstat(f.fileno())
-                header = f.read(len(_HEADER))
+            st = os.stat(self.path)
         except FileNotFoundError:
             return "was removed"
         except OSError:
@@ -294,6 +314,10 @@ class SQLiteStore(Store):
             self._file_id = (st.st_dev, st.st_ino)
         if (st.st_dev, st.st_ino) != self._file_id:
             return "was replaced by another file"
+        try:  # the same file as the kept descriptor's: its header, never a new open (see _connect)
+            header = os.pread(self._header_fd, len(_HEADER), 0) if self._header_fd is not None else _HEADER
+        except OSError:
+            return None
         if header != _HEADER:
             return "overwritten"
         return None
@@ -390,6 +414,17 @@ class SQLiteStore(Store):
     def head(self) -> tuple[int, str | None]:
         with self._lock:
             return self._head_locked()
+
+    def store_id(self, create: bool = False) -> str | None:
+        """This store's random id (``meta`` row ``store_id``), which its anchors name
+        (``nbrepro.team.anchors``); made on first use when ``create``."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        if row is None and create:
+            with self.write_transaction() as conn:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+            return self.store_id()
+        return str(row[0]) if row else None
 
     def marks(self) -> list[dict[str, Any]]:
         """The markers ``nbrepro gc`` left for pruned ranges, in seq order."""
@@ -564,6 +599,7 @@ class SQLiteStore(Store):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self._close_header_fd()
 
 
 def _column_problems(

@@ -86,6 +86,7 @@ class CauseFinder:
             for side, facts in (("recorded", recorded), ("rerun", rerun))
         }
         self._reaching: list[list[_Found]] | None = None
+        self._recorded_deps: list[dict[str, int]] | None = None  # name flow of the recorded runs, in their order
 
     # -- public --------------------------------------------------------------------------
     def for_cell(self, index: int) -> list[Cause]:
@@ -181,13 +182,19 @@ class CauseFinder:
         imports = {_top(m) for m in self._flows[index].imports.values()}
         out = []
         for name, version in sorted(mine.items()):
-            if name not in new.imported or new.imported[name] == version:
+            if name not in new.imported:
+                continue
+            if new.imported[name] != version:
+                detail = f"{name}: {version} -> {new.imported[name]}"
+            elif name in rec.files and name in new.files and rec.files[name] != new.files[name]:
+                detail = f"{name} {version}: installed files differ"  # same version, other files (patched, rebuilt)
+            else:
                 continue
             modules = _modules_of(name) & imports
             # Loaded without being bound here (a dependency of what the cell imported or
             # called): every name the cell defines may hold what it made.
             out.append(_Found(
-                "package", f"{name}: {version} -> {new.imported[name]}", ("package", str(canonicalize_name(name))), index,
+                "package", detail, ("package", str(canonicalize_name(name))), index,
                 modules=modules or frozenset(imports), computed=not modules,
             ))
         return out
@@ -278,13 +285,18 @@ class CauseFinder:
 
     def _order(self, index: int, rec: CellFacts) -> str:
         """Names this cell read that came, in the recorded run, from another cell than the
-        one notebook order gives them from (a later cell, a rerun, a cell not run)."""
-        ran_before = rec.order[:-1]
+        one notebook order gives them from (a later cell, a rerun, a cell not run). The
+        recorded runs are read by the same name flow as the notebook, as one sequence."""
+        if self._recorded_deps is None:
+            self._recorded_deps = flow.dependencies([self._source(c) for c in self.recorded.order])
+        position = len(rec.order) - 1
+        if not 0 <= position < len(self._recorded_deps) or self.recorded.order[position] != index:
+            return ""
         wrong = []
-        for name in sorted(self._flows[index].uses):
+        for name, at in sorted(self._recorded_deps[position].items()):
+            recorded_definer = self.recorded.order[at]
             notebook_definer = self._deps[index].get(name)
-            recorded_definer = next((c for c in reversed(ran_before) if name in self._defines(c)), None)
-            if recorded_definer is None or recorded_definer == notebook_definer:
+            if recorded_definer == notebook_definer:
                 continue
             came = "its own earlier run" if recorded_definer == index else f"cell {recorded_definer}"
             wrong.append(
@@ -297,8 +309,8 @@ class CauseFinder:
         shown = ", ".join(str(i) for i in self.recorded.order[-20:])
         return f"the recorded run read {', '.join(wrong[:5])}{more}; recorded order of cell runs: {shown}"
 
-    def _defines(self, index: int) -> frozenset[str]:
-        return self._flows[index].defines if 0 <= index < len(self._flows) else frozenset()
+    def _source(self, index: int) -> str:
+        return self.sources[index] if 0 <= index < len(self.sources) else ""
 
     def _modules(self, index: int, rec: CellFacts, new: CellFacts | None) -> list[_Found]:
         out: list[_Found] = []

@@ -32,6 +32,8 @@ def terminal(report: VerifyReport, console: Console) -> None:
         counts[cell["status"]] = counts.get(cell["status"], 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     console.print(f"recorded side: {escape(report['recorded'])}")
+    if "ran_in" in report:
+        console.print(f"ran in: {escape(report['ran_in']['detail'])}")
     if report.get("failure"):
         console.print(f"[red]the rerun failed: {escape(report['failure'])}[/]")
     style = "green" if report["verdict"] == "reproduced" else "red"

@@ -5,13 +5,15 @@ notebook's metadata, else the saved outputs alone (then no cause can be named). 
 runs a copy (the input is never written) in a fresh ipykernel with nbrepro loaded into a
 temporary store, with the recorded ``PYTHONHASHSEED``, the global RNG states each recorded cell
 started with set again before it, and any ``-p`` parameters injected the way papermill
-injects them.
+injects them. With ``recorded_env`` the kernel runs on the Python of a venv built from the
+recorded session's lock (``verify.recorded_env``); the report's ``ran_in`` says which.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import platform
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -21,14 +23,14 @@ from typing import Any
 
 import nbformat
 
-from .._errors import UsageError
+from .._errors import StoreError, UsageError, VerifyError
 from ..capture.files import FileHashes
 from ..notebook.facts import SessionFacts, from_records
 from ..notebook.params import INJECTED_TAG, assignments, cell_tags, injected_source, injection_point, is_parameters_cell
 from ..notebook.read import new_code_cell, read_notebook
 from ..notebook.recorded import checked_stamp, recorded_side
 from ..notebook.stamp_format import Stamp
-from ..project import find_root
+from ..project import find_root, relative_path, store_dir
 from ..record import outputs as canon
 from ..record.compare import SKIP_TAG, compare
 from ..record.match import CellMatcher
@@ -41,6 +43,7 @@ from .verdict import (
     CellVerdict,
     DataHashes,
     Environment,
+    RanIn,
     StampCheck,
     Status,
     Verdict,
@@ -87,8 +90,11 @@ def verify(
     path: str | Path, *, params: Mapping[str, Any] | None = None, timeout: int = 600,
     kernel_name: str = "python3", on_cell: Callable[[int, int], None] | None = None,
     session: str | None = None, start_timeout: int = 60,
+    recorded_env: bool = False, find_links: Path | None = None, no_index: bool = False,
 ) -> tuple[VerifyReport, Rerun]:
-    """Rerun and compare. Returns (the JSON report, what the HTML page shows besides)."""
+    """Rerun and compare. Returns (the JSON report, what the HTML page shows besides).
+    ``recorded_env``: the rerun's kernel runs in a venv built from the recorded session's lock
+    (``find_links``, ``no_index``: where its packages come from)."""
     from ..notebook.kernel import RunStopped, check_kernel, execute
 
     path = Path(path)
@@ -98,6 +104,7 @@ def verify(
     recorded, provenance = recorded_side(nb, path, session)
     stamp = checked_stamp(nb, path)
     _check_params(nb, path, recorded, params or {})
+    python, ran_in = _recorded_python(recorded, root, find_links, no_index) if recorded_env else (None, _this_python())
     run_nb, origin = rerun_copy(nb, params or {})
     loads_itself = any(c.cell_type == "code" and _LOADS_NBREPRO.search(c.source) for c in nb.cells)
     code_total = sum(1 for c in run_nb.cells if c.cell_type == "code")
@@ -113,24 +120,59 @@ def verify(
         env = {"JPY_SESSION_NAME": str(path.resolve()), "NBREPRO_DIR": tmp}
         if recorded.pythonhashseed and recorded.pythonhashseed.isdigit():
             env["PYTHONHASHSEED"] = recorded.pythonhashseed
+        if python is not None:
+            from .recorded_env import kernel_env
+
+            env.update(kernel_env(python))
         try:
             execute(
                 run_nb, path.resolve().parent, env=env, timeout=timeout, start_timeout=start_timeout,
                 kernel_name=kernel_name, extra_arguments=[] if loads_itself else ["--ext=nbrepro"],
-                on_cell_executed=progress, before_cell=_rng_replay(recorded, origin),
+                on_cell_executed=progress, before_cell=_rng_replay(recorded, origin), python=python,
             )
         except RunStopped as exc:  # a timeout, a dead kernel: a verdict, not a crash
             stopped = exc
         rerun_facts = _rerun_facts(run_nb, origin, nb, Path(tmp))
     rerun = Rerun(nb, run_nb, origin, recorded)
     if stopped is None:
-        return _with_stamp(_compare(rerun, rerun_facts, path, root, provenance, None), stamp, recorded), rerun
+        report = _compare(rerun, rerun_facts, path, root, provenance, None)
+        report["ran_in"] = ran_in
+        return _with_stamp(report, stamp, recorded), rerun
     at = origin[stopped.cell] if stopped.cell is not None else None
     where = f"cell {at}" if at is not None else ("the injected parameters cell" if stopped.cell is not None else "")
     report = _compare(rerun, rerun_facts, path, root, provenance, f"{where}: {stopped.reason}" if where else stopped.reason)
+    report["ran_in"] = ran_in
     _mark_stopped(report["cells"], at, origin[stopped.cell + 1:] if stopped.cell is not None else origin,
                   stopped.reason, f"the rerun stopped at {where}" if where else stopped.reason)
     return _with_stamp(report, stamp, recorded), rerun
+
+
+def _this_python() -> RanIn:
+    return RanIn(environment="current", lock=None,
+                 detail=f"this Python's environment ({platform.python_implementation()} {platform.python_version()})")
+
+
+def _recorded_python(recorded: SessionFacts, root: Path, find_links: Path | None, no_index: bool) -> tuple[Path, RanIn]:
+    """The Python of a venv of the recorded session's lock (built, or found under the store
+    folder), and what the report says of it."""
+    from ..notebook.lock import session_lock
+    from ..notebook.pip import PipFailed
+    from .recorded_env import recorded_python
+
+    if recorded.source in ("outputs", "rerun") or not recorded.env:
+        raise UsageError("--recorded-env: no recorded session or stamp says what the notebook ran with")
+    title = f"session {(recorded.session_id or '?')[:8]}"
+    envs = store_dir(root) / "envs"
+    try:
+        lock = session_lock(recorded.env, title=title, find_links=find_links, no_index=no_index)
+        python = recorded_python(lock, envs, find_links=find_links, no_index=no_index)
+    except PipFailed as exc:
+        raise VerifyError(f"--recorded-env: {exc}") from None
+    venv = relative_path(python.parent.parent, root) if python.is_relative_to(root) else str(python.parent.parent)
+    unlocked = "; ".join(f"{name} ({origin}) from this environment" for name, origin in sorted(lock.unlocked.items()))
+    detail = f"the recorded environment: a venv of {title}'s lock ({lock.hash[:15]}…) in {venv}" + (
+        f"; not locked: {unlocked}" if unlocked else "")
+    return python, RanIn(environment="recorded", lock=lock.hash, detail=detail)
 
 
 def _rng_replay(recorded: SessionFacts, origin: list[int | None]) -> Callable[[int], str | None]:
@@ -209,7 +251,10 @@ def _check_params(nb: nbformat.NotebookNode, path: Path, recorded: SessionFacts,
 def _rerun_facts(run_nb: nbformat.NotebookNode, origin: list[int | None], nb: nbformat.NotebookNode, folder: Path) -> SessionFacts:
     if not (folder / "nbrepro.db").is_file():
         return SessionFacts(source="rerun")
-    store = SQLiteStore(folder, create=False)
+    try:
+        store = SQLiteStore(folder, create=False)
+    except StoreError:  # a rerun kernel killed while it created its store leaves no tables
+        return SessionFacts(source="rerun")
     try:
         records = store.records()
         # Records come in execution order: the rerun ran the cells of run_nb top to bottom.

@@ -73,9 +73,16 @@ class StampCheck(TypedDict):
     detail: str  # "stamp altered: cell 3's stamp was edited", "unsigned stamp (…)", …
 
 
+class RanIn(TypedDict):
+    environment: Literal["current", "recorded"]  # this Python's, or a venv of the session's lock (--recorded-env)
+    lock: str | None  # the lock's hash, for "recorded"
+    detail: str  # "the recorded environment: a venv of session 0f0e2b9d's lock (…) in .nbrepro/envs/…"
+
+
 class VerifyReport(_Required, total=False):
     failure: str  # why the rerun did not finish, with verdict "failed"
     stamp: StampCheck  # when the notebook carries a stamp
+    ran_in: RanIn  # the environment the rerun's kernel ran in
 
 
 def load_verify_schema() -> dict[str, Any]:

@@ -131,7 +131,10 @@ def test_the_server_stamps_on_save_and_a_reviewer_verifies_without_the_store(
     report = json.loads(done.stdout)
     assert done.returncode == 0, report
     assert report["verdict"] == "reproduced"
-    assert report["recorded"] == f"stamp in the notebook's metadata, session {records[0]['session_id'][:8]}"
+    assert report["recorded"] == (
+        f"stamp in the notebook's metadata, session {records[0]['session_id'][:8]} (stamp intact: it matches its seal)"
+    )
+    assert report["stamp"]["state"] == "intact"  # the save hook's stamp is sealed too
     assert not (review / ".nbrepro").exists()
 
     csv = review / "data" / "measurements.csv"

@@ -44,6 +44,14 @@ def test_one_record_per_cell_with_code_time_and_status(repo: Path, record_valida
     assert hw["cores"] >= 1 and hw["memory_bytes"] > 0 and hw["cpu"] and hw["os"]
 
 
+def test_what_the_recorder_imports_itself_is_not_the_cells_import(repo: Path) -> None:
+    # The hardware reading imports threadpoolctl once numpy is there, in the worker, between
+    # the numpy cell and the next: the next cell's view of sys.modules holds it.
+    run_shell(repo, [{"cell": "%load_ext nbrepro"}, {"cell": "import numpy as np"}, {"flush": True}, {"cell": "x = 1"}])
+    records = read_records(repo / ".nbrepro")
+    assert [sorted(r["env"]["imported"]) for r in records] == [[], ["numpy"], ["numpy"]]
+
+
 def test_git_commit_branch_dirty_and_snapshot(repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD").strip()
     (repo / "untracked.py").write_text("VALUE = 1\n")

@@ -13,9 +13,9 @@ import nbformat
 import pytest
 from conftest import make_wheel, notebook_project
 
-from nbrepro.notebook import kernel
 from nbrepro._errors import UsageError
 from nbrepro.export.package import package_name
+from nbrepro.notebook import kernel
 from nbrepro.project import store_dir
 from nbrepro.store import SQLiteStore
 

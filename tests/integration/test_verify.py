@@ -110,13 +110,18 @@ def test_other_parameters_are_named(tmp_path: Path) -> None:
     assert report["environment"]["params"]["rerun"] == {"scale": 3}
 
 
-def test_unseeded_randomness_is_named(tmp_path: Path) -> None:
-    path = make_project(tmp_path / "p", [*BASE, "import random\nprint(random.random())"])
+def test_global_rngs_replay_and_unseeded_randomness_with_no_state_is_named(tmp_path: Path) -> None:
+    draws = [
+        "import random\nprint(random.random())",  # global RNGs without a seed: their states replay
+        "import numpy as np\nprint(np.random.rand(2))",
+        "print(np.random.default_rng().random())",  # a fresh generator: no state to replay
+    ]
+    path = make_project(tmp_path / "p", [*BASE, *draws])
     record(path)
     code, report = verify(path)
     assert code == 1
-    assert kinds(cell(report, 5)) == {"seed"}
-    assert all(c["status"] == "reproduced" for c in report["cells"][:5])
+    assert all(c["status"] == "reproduced" for c in report["cells"][:7]), report["cells"]
+    assert cell(report, 7)["status"] == "differs" and kinds(cell(report, 7)) == {"seed"}
 
 
 def test_a_session_run_out_of_order_is_named(tmp_path: Path) -> None:

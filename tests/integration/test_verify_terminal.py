@@ -4,6 +4,7 @@ cell as ``[execution count] #position``, short hashes, and no line padded with s
 from __future__ import annotations
 
 import json
+import platform
 import re
 import subprocess
 import sys
@@ -54,7 +55,8 @@ def test_the_terminal_report_labels_cells_as_jupyter_and_log_do(tmp_path: Path) 
     ]
     assert re.fullmatch(rf"\[3\] #3  differs     data: via cell \[2\] #2: data/values\.csv: {HASH} -> {HASH}", lines[3]), lines[3]
     assert lines[5].startswith("recorded side: store .nbrepro, session ")
-    assert lines[6] == "differs (1 differs, 3 reproduced)"
+    assert lines[6] == f"ran in: this Python's environment ({platform.python_implementation()} {platform.python_version()})"
+    assert lines[7] == "differs (1 differs, 3 reproduced)"
 
     log = subprocess.run([sys.executable, "-m", "nbrepro", "log", "--json"], cwd=root, capture_output=True, text=True, timeout=60)
     runs = json.loads(log.stdout)

@@ -155,3 +155,11 @@ def test_unseeded_randomness_reaches_the_cells_computed_from_it(tmp_path: Path) 
     finder = _finder(sources, recorded, rerun, tmp_path)
     assert [k for k, _ in _kinds(finder, 1)] == ["seed"]
     assert _kinds(finder, 2)[0][0] == "nondeterminism"
+
+
+def test_calling_a_module_function_is_not_a_redefinition_for_order(tmp_path: Path) -> None:
+    sources = ["import statistics", "m = statistics.mean([1, 2])", "print(statistics.median([m]))"]
+    recorded = _session(sources, "store")
+    rerun = _session(sources, "rerun")
+    finder = _finder(sources, recorded, rerun, tmp_path)
+    assert _kinds(finder, 2)[0][0] == "nondeterminism"

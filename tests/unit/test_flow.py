@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
-from nbrepro.notebook.flow import CellNames, cell_names, dependencies
+from nbrepro.notebook.flow import BlockNames, CellNames, block_names, cell_names, dependencies, imported_modules
 
 
 def upstream_of(deps: list[dict[str, int]], index: int) -> set[int]:
@@ -192,3 +194,36 @@ def test_downstream_ignores_cells_that_do_not_parse() -> None:
     cells = ["a = 1", "b = (", "c = a"]
     assert downstream(cells, 0) == {2}
 
+
+
+# -- block names: what export's steps pass ------------------------------------------------------
+
+
+def block(source: str) -> BlockNames:
+    return block_names(ast.parse(source).body)
+
+
+def test_blocks_read_in_the_order_their_statements_run() -> None:
+    found = block("with open(path) as fh:\n    rates = json.load(fh)\nsorted(rates)")
+    assert found.reads == {"open", "path", "json", "sorted"} and found.certain == {"fh", "rates"}
+    assert block("for i in items:\n    last = i\nprint(last)").reads == {"items", "print", "last"}
+    assert block("try:\n    v = f()\nexcept E as e:\n    print(e)\n    v = 0").certain == {"v"}
+
+
+def test_certain_needs_every_way_through() -> None:
+    assert block("if c:\n    x = 1\nelse:\n    x = 2").certain == {"x"}
+    assert block("if c:\n    x = 1").certain == set()
+    assert block("x = 1\ndel x").certain == set()
+    assert block("while c:\n    y = 1").certain == set()
+
+
+def test_functions_read_late_and_bind_through_global() -> None:
+    found = block("def loss(w):\n    return w @ Xs + PENALTY\nclass M:\n    k = base\n    def fit(self):\n        return loss(1)")
+    assert found.binds == {"loss", "M"} and found.reads == {"base"}
+    assert found.late == {"Xs", "PENALTY", "loss"}
+    assert block("def add(n):\n    global total\n    total += n").global_writes == {"total"}
+
+
+def test_imported_modules_in_order() -> None:
+    modules = [ast.parse("import os.path, numpy as np\nfrom a.b import c\nfrom . import d\nfrom __future__ import annotations")]
+    assert imported_modules(modules) == ["os", "numpy", "a"]

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("nbclient", "nbconvert", "numpy", "pandas", "torch", "piptools", "tensorflow", "jax", "git")
+HEAVY = ("nbclient", "nbconvert", "numpy", "pandas", "torch", "piptools", "tensorflow", "jax", "git", "mlflow", "prov", "rocrate")
 
 SCRIPT = """
 import json, sys

@@ -513,7 +513,7 @@ def test_a_tracer_already_set_keeps_seeing_the_steps(load) -> None:
     pipeline = load(export(notebook("a = 1", "md: # Next", "b = a + 1\nb")))
     seen: list[str] = []
 
-    def tracer(frame, event, arg):  # noqa: ANN001, ANN202 - sys.settrace's signature
+    def tracer(frame, event, arg):
         if frame.f_code.co_name.startswith("step_"):
             seen.append(event)
         return tracer
