@@ -192,6 +192,7 @@ class Recorder:
     ) -> list[str]:
         """Queue the cell that just ended; returns the RNGs to give a one-time notice about."""
         if self.paused or self._closed:
+            self._running = False  # paused by this very cell (%nbrepro off): no cell runs now
             return []
         end, cpu_end, worker_end = time.perf_counter(), time.process_time(), self._worker_cpu
         start = self._start or (time.time(), end, cpu_end, worker_end)
