@@ -50,7 +50,9 @@ class Installed:
         """``files_digest`` of the distribution ``name`` (None: no RECORD on disk), taken once."""
         if name not in self._digests:
             dist = self.dists.get(name)
-            record = dist.read_text("RECORD") if isinstance(dist, md.PathDistribution) else None
+            # Not isinstance(dist, md.PathDistribution): a process that imported
+            # importlib.metadata anew (a test purging sys.modules) has another class of that name.
+            record = dist.read_text("RECORD") if dist is not None else None
             self._digests[name] = files_digest(str(dist.locate_file("")), record) if dist is not None and record else None
         return self._digests[name]
 
