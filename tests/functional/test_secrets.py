@@ -94,7 +94,11 @@ def assert_no_secret(where: str, text: str) -> None:
     assert not leaked, f"{where}: {leaked}"
 
 
-def test_secrets_without_a_token_shape_stay_out_of_every_artefact(repo: Path) -> None:
+@pytest.mark.parametrize("named", [True, False], ids=["named-by-frontend", "script"])
+def test_secrets_without_a_token_shape_stay_out_of_every_artefact(repo: Path, named: bool) -> None:
+    # A script or nbclient names no notebook: the session is then found by its cells, and the
+    # parameters come from the recorded (redacted) source instead of the record's params part.
+    naming = {"JPY_SESSION_NAME": str(repo / "nb.ipynb")} if named else {}
     import nbformat
 
     v4 = nbformat.v4
@@ -103,7 +107,7 @@ def test_secrets_without_a_token_shape_stay_out_of_every_artefact(repo: Path) ->
     nbformat.write(nb, repo / "nb.ipynb")
     (repo / "data.txt").write_text("one\n")
     results = run_shell(repo, [{"cell": c} for c in CELLS], env={
-        "JPY_SESSION_NAME": str(repo / "nb.ipynb"), "TF_VAR_db_pass": TF_SECRET,
+        "TF_VAR_db_pass": TF_SECRET, **naming,
         "TF_CLI_CONFIG_FILE": "/home/me/.terraformrc", "TF_DETERMINISTIC_OPS": "1",
     })
     assert [r["success"] for r in results] == [True] * 6 + [False]
@@ -112,7 +116,8 @@ def test_secrets_without_a_token_shape_stay_out_of_every_artefact(repo: Path) ->
     store_bytes = b"".join(p.read_bytes() for p in (repo / ".nbrepro").iterdir() if p.is_file())
     assert_no_secret("store", store_bytes.decode("utf-8", "replace"))
     records = read_records(repo / ".nbrepro")
-    assert records[1]["params"] == {"db_password": REDACTED, "service_url": f"https://{REDACTED}@db.internal/sales", "n": 3}
+    if named:
+        assert records[1]["params"] == {"db_password": REDACTED, "service_url": f"https://{REDACTED}@db.internal/sales", "n": 3}
     assert records[2]["cell"]["source"].count(REDACTED) == 2 and records[3]["cell"]["source"] == f"%env SERVICE_PASSWORD={REDACTED}"
     assert records[4]["cell"]["source"] == f"!echo https://{REDACTED}@host.invalid/x"
     assert records[6]["error"] == {"ename": "ValueError", "evalue": f"login rejected for {REDACTED}"}
